@@ -1,0 +1,206 @@
+"""Settings shared by every environment. Everything that differs comes from the environment.
+
+Policy numbers of DOMAIN.md live in ``POLICY`` (with per-region overrides in
+``POLICY_REGION_OVERRIDES``); read them through ``parties.policy.policy_value``.
+"""
+
+from decimal import Decimal
+from pathlib import Path
+
+import dj_database_url
+from django.utils.translation import gettext_lazy as _
+
+from config.env import env, env_bool, env_list
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")  # noqa: S105 - overridden in production
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "djmoney",
+    "axes",
+    "parties",
+    "procurement",
+    "settlement",
+    "price_monitor",
+    "interchange",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into a refusal.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=int(env("DB_CONN_MAX_AGE", "0")),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server read while an import writes; a generous timeout
+    # instead of "database is locked" under the eager task runner.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "parties.User"
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+# Login throttling (django-axes): lock a username+IP after 5 failures for an hour.
+AXES_FAILURE_LIMIT = int(env("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(env("AXES_COOLOFF_HOURS", "1"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", _("简体中文")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# django-money: one currency in this system.
+CURRENCIES = ("CNY",)
+DEFAULT_CURRENCY = "CNY"
+CURRENCY_CHOICES = [("CNY", "人民币 CNY")]
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "interchange.api.pagination.StandardPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [],
+    "EXCEPTION_HANDLER": "interchange.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "COERCE_DECIMAL_TO_STRING": True,
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env("API_USER_RATE", "100000/hour")},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "集采结算系统 API / Volume-based procurement settlement API",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Celery: eager (inline) by default so the embedded setup needs no broker.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", "")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", "")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE: dict = {}  # filled by the apps' schedules (config/schedule.py)
+
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "jicai@localhost")
+
+# Where import error reports go when the input's folder is not writable.
+IMPORT_REPORT_DIR = Path(env("IMPORT_REPORT_DIR", str(BASE_DIR / "var" / "import_reports")))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "security": {"handlers": ["console"], "level": "INFO"},
+        "django.security": {"handlers": ["console"], "level": "WARNING"},
+        "axes": {"handlers": ["console"], "level": "WARNING"},
+    },
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "WARNING")},
+}
+
+# ---------------------------------------------------------------------------
+# Policy (DOMAIN.md). Money as Decimal; days as int. Sources in comments.
+# ---------------------------------------------------------------------------
+POLICY = {
+    # 国办发〔2015〕7号: pay within 30 days of acceptance.
+    "PAYMENT_TERM_DAYS": 30,
+    # "days" (acceptance + PAYMENT_TERM_DAYS) or "end_of_next_month" (次月底).
+    "PAYMENT_TERM_RULE": "days",
+    "DUE_SOON_DAYS": 7,
+    "RECEIPT_CONFIRM_DAYS": 5,
+    "STATEMENT_CONFIRM_DAY": 5,
+    "COLLECTION_TERM_DAYS": 15,
+    "SUPPLY_DELAY_HOURS": 48,
+    # 医保办函〔2024〕101号: prepay at least 30% of the annual agreed amount.
+    "PREPAYMENT_RATE": Decimal("0.30"),
+    "AMOUNT_TOLERANCE": Decimal("0.01"),
+    "AGREEMENT_LAG": Decimal("0.10"),
+    "REFERENCE_TOLERANCE": Decimal("0.05"),
+    "SPIKE_THRESHOLD": Decimal("0.20"),
+    "OUTLIER_Z": Decimal("3.5"),
+    "OUTLIER_MIN_HOSPITALS": 5,
+    "OUTLIER_MAD_ZERO_RATIO": Decimal("1.10"),
+    "HIGH_VALUE_PRICE": Decimal("1000.00"),
+    "OVERDUE_SEVERITY_MEDIUM_MAX_DAYS": 15,
+    "OVERDUE_SEVERITY_HIGH_MAX_DAYS": 60,
+    # 结余留用 share by assessment grade.
+    "RETAINED_SHARE_BY_GRADE": {"A": Decimal("0.50"), "B": Decimal("0.40"), "C": Decimal("0.30"), "D": Decimal("0")},
+}
+# region_code → {name: value}; the most specific covering region wins (parties.policy).
+# Example: {"371000": {"PAYMENT_TERM_RULE": "end_of_next_month", "PREPAYMENT_RATE": Decimal("0.50")}}
+POLICY_REGION_OVERRIDES: dict[str, dict] = {}
