@@ -1,3 +1,6 @@
-from django.urls import path  # noqa: F401
+from django.urls import include, path
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", include("price_monitor.api.read_urls")),  # reference prices (read)
+    path("", include("price_monitor.api.price_urls")),  # price alerts, index, report
+]

@@ -8,3 +8,4 @@ from settlement.models.invoices import (  # noqa: F401
     InvoiceLine,
     MatchStatus,
 )
+from settlement.models.statements import Statement, StatementEvent, StatementStatus  # noqa: F401

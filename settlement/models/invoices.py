@@ -75,6 +75,11 @@ class InvoiceLine(models.Model):
     )
     exception_codes = models.CharField(_("异常代码 / exception codes"), max_length=200, blank=True, default="")
     matched_at = models.DateTimeField(null=True, blank=True)
+    # Statement (对账单) the matched line was gathered into; set once, kept when the line is disputed.
+    statement = models.ForeignKey(
+        "settlement.Statement", null=True, blank=True, on_delete=models.PROTECT, related_name="lines"
+    )
+    dispute_reason = models.TextField(_("异议原因 / dispute reason"), blank=True, default="")
 
     class Meta:
         verbose_name = _("发票明细 / invoice line")
