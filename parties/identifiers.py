@@ -25,7 +25,9 @@ INVOICE_NO_PAPER_RE = re.compile(r"^\d{8}$")
 INVOICE_CODE_RE = re.compile(r"^(\d{10}|\d{12})$")
 BANK_ACCOUNT_RE = re.compile(r"^\d{8,30}$")
 
-MSG_CREDIT_FORMAT = _("统一社会信用代码须为18位，字符取自 0-9 A-H J-N P-R T-U W-Y / credit code must be 18 characters from the GB 32100 charset")
+MSG_CREDIT_FORMAT = _(
+    "统一社会信用代码须为18位，字符取自 0-9 A-H J-N P-R T-U W-Y / credit code must be 18 characters from the GB 32100 charset"
+)
 MSG_CREDIT_CHECK = _("统一社会信用代码校验位错误 / credit code check character is wrong")
 MSG_REGION_FORMAT = _("区划代码须为6位数字 / region code must be 6 digits")
 MSG_HOSPITAL_FORMAT = _("医疗机构编码须为 H + 11位数字 / hospital code must be H followed by 11 digits")

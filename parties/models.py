@@ -23,7 +23,9 @@ from parties.identifiers import (
 class Region(models.Model):
     """统筹区 / administrative region, GB/T 2260 code. ``prefix`` is the coverage prefix."""
 
-    code = models.CharField(_("区划代码 / region code"), max_length=6, primary_key=True, validators=[validate_region_code])
+    code = models.CharField(
+        _("区划代码 / region code"), max_length=6, primary_key=True, validators=[validate_region_code]
+    )
     name = models.CharField(_("名称 / name"), max_length=100)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
     # Trailing "00" pairs dropped: 370000 → "37", 371000 → "3710" (INTERCHANGE.md "Region coverage").
@@ -53,11 +55,15 @@ class EnterpriseRole(models.TextChoices):
 class Enterprise(models.Model):
     """医药企业, keyed by 统一社会信用代码."""
 
-    credit_code = models.CharField(_("统一社会信用代码 / credit code"), max_length=18, primary_key=True, validators=[validate_credit_code])
+    credit_code = models.CharField(
+        _("统一社会信用代码 / credit code"), max_length=18, primary_key=True, validators=[validate_credit_code]
+    )
     name = models.CharField(_("企业名称 / name"), max_length=200)
     role = models.CharField(_("企业类型 / role"), max_length=12, choices=EnterpriseRole.choices)
     bank_name = models.CharField(_("开户银行 / bank"), max_length=200, blank=True, default="")
-    bank_account = models.CharField(_("银行账号 / bank account"), max_length=30, blank=True, default="", validators=[validate_bank_account])
+    bank_account = models.CharField(
+        _("银行账号 / bank account"), max_length=30, blank=True, default="", validators=[validate_bank_account]
+    )
 
     class Meta:
         verbose_name = _("医药企业 / enterprise")
@@ -93,9 +99,13 @@ class Ownership(models.TextChoices):
 class Hospital(models.Model):
     """定点医疗机构, keyed by its 12-character code (H + region code + 5 digits)."""
 
-    code = models.CharField(_("医疗机构编码 / hospital code"), max_length=12, primary_key=True, validators=[validate_hospital_code])
+    code = models.CharField(
+        _("医疗机构编码 / hospital code"), max_length=12, primary_key=True, validators=[validate_hospital_code]
+    )
     name = models.CharField(_("医疗机构名称 / name"), max_length=200)
-    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="hospitals", verbose_name=_("统筹区 / region"))
+    region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, related_name="hospitals", verbose_name=_("统筹区 / region")
+    )
     level = models.CharField(_("医院等级 / level"), max_length=10, choices=HospitalLevel.choices)
     ownership = models.CharField(_("性质 / ownership"), max_length=8, choices=Ownership.choices)
 
@@ -134,6 +144,28 @@ class Role(models.TextChoices):
 BUREAU_ROLES = (Role.BUREAU_OPERATOR, Role.BUREAU_APPROVER, Role.PRICE_ANALYST)
 
 
+MSG_ROLE_NEEDS_ENTERPRISE = _("企业用户须属于一个医药企业 / an enterprise user belongs to an enterprise")
+MSG_ROLE_NEEDS_HOSPITAL = _("医院用户须属于一个定点医疗机构 / a hospital user belongs to a hospital")
+MSG_ROLE_NEEDS_BUREAU = _("经办、审核和价格分析人员须属于一个医保经办机构 / bureau staff belong to a bureau")
+MSG_ROLE_NO_ORGANISATION = _("该角色不属于任何机构 / this role belongs to no organisation")
+MSG_ONE_ORGANISATION = _("用户只能属于与角色相符的一个机构 / a user belongs to the one organisation its role names")
+
+# role → the one organisation field it needs (None: no organisation).
+ROLE_ORGANISATION_FIELD = {
+    Role.ENTERPRISE: "enterprise",
+    Role.HOSPITAL: "hospital",
+    Role.BUREAU_OPERATOR: "bureau",
+    Role.BUREAU_APPROVER: "bureau",
+    Role.PRICE_ANALYST: "bureau",
+    Role.ADMIN: None,
+}
+_ROLE_NEEDS_MESSAGE = {
+    "enterprise": MSG_ROLE_NEEDS_ENTERPRISE,
+    "hospital": MSG_ROLE_NEEDS_HOSPITAL,
+    "bureau": MSG_ROLE_NEEDS_BUREAU,
+}
+
+
 class User(AbstractUser):
     """A person; belongs to exactly one organisation, matching the role."""
 
@@ -161,6 +193,32 @@ class User(AbstractUser):
                 ),
             ),
         ]
+
+    def clean(self):
+        """The database constraint ``user_org_matches_role``, as form errors."""
+        from django.core.exceptions import ValidationError
+
+        super().clean()
+        needed = ROLE_ORGANISATION_FIELD.get(self.role)
+        errors = {}
+        for name in ("enterprise", "hospital", "bureau"):
+            has = getattr(self, f"{name}_id") is not None
+            if name == needed and not has:
+                errors[name] = _ROLE_NEEDS_MESSAGE[name]
+            elif name != needed and has:
+                errors[name] = MSG_ROLE_NO_ORGANISATION if needed is None else MSG_ONE_ORGANISATION
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def organisation(self) -> Enterprise | Hospital | Bureau | None:
+        """The enterprise, hospital or bureau the user belongs to (None for admins)."""
+        return self.enterprise or self.hospital or self.bureau
+
+    @property
+    def organisation_kind(self) -> str | None:
+        """ "enterprise", "hospital", "bureau" or None."""
+        return ROLE_ORGANISATION_FIELD.get(self.role)
 
 
 class AuditEntry(models.Model):

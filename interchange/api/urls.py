@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from interchange.api.exports import ExportView
+from interchange.api.imports import ImportView
+
+urlpatterns = [
+    path("imports/<str:table>/", ImportView.as_view(), name="api-import"),
+    path("exports/<str:table>/", ExportView.as_view(), name="api-export"),
+]

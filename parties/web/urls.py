@@ -4,7 +4,7 @@ from django.urls import include, path
 from parties.web import views
 
 urlpatterns = [
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.home, name="home"),
     path("hospital/", include("procurement.web.urls")),  # receipts, agreement progress

@@ -1,0 +1,389 @@
+"""Set-based database access for imports: staging tables, keyed fetches, COPY writes.
+
+PostgreSQL: rows travel by ``COPY`` (psycopg2 ``copy_expert``) into ``TEMP`` tables and
+are written with one ``INSERT … SELECT … ON CONFLICT DO NOTHING`` (or ``UPDATE … FROM``).
+SQLite (the embedded default): ``executemany`` into temp tables for look-ups and
+``bulk_create`` / ``bulk_update`` in batches for writes. Everything runs inside the
+caller's transaction.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from django.db import connection, models
+
+BATCH_SIZE = 2000
+_STR = np.dtypes.StringDType()
+_counter = itertools.count(1)
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _temp_name(stem: str) -> str:
+    return f"_imp_{stem}_{next(_counter)}"
+
+
+_SPECIAL = (",", '"', "\n", "\r")
+
+
+def _csv_cells(s: pd.Series) -> np.ndarray:
+    """One column as CSV cells (StringDType): NA → empty, quoted only where needed."""
+    na = s.isna().to_numpy()
+    if isinstance(s.dtype, pd.Int64Dtype):
+        cells = s.fillna(0).to_numpy(dtype=np.int64).astype(str).astype(_STR)
+    else:
+        values = s.to_numpy(dtype=object)
+        if na.any():
+            values = np.where(na, "", values)
+        cells = values.astype(str).astype(_STR) if values.dtype != object else values.astype(_STR)
+        joined = "".join(cells.astype(object))
+        if any(c in joined for c in _SPECIAL):
+            quoted = np.strings.add(np.strings.add('"', np.strings.replace(cells, '"', '""')), '"')
+            special = np.zeros(len(cells), dtype=bool)
+            for c in _SPECIAL:
+                special |= np.strings.find(cells, c) >= 0
+            cells = np.where(special, quoted, cells)
+    if na.any():
+        cells = np.where(na, "", cells)
+    return cells
+
+
+def _csv_text(frame: pd.DataFrame) -> io.StringIO:
+    """``frame`` as headerless CSV for COPY, built column-wise in C (no per-row Python)."""
+    if frame.empty:
+        return io.StringIO("")
+    line = None
+    for col in frame.columns:
+        cells = _csv_cells(frame[col])
+        line = cells if line is None else np.strings.add(np.strings.add(line, ","), cells)
+    return io.StringIO("\n".join(line.astype(object)) + "\n")
+
+
+def stage(frame: pd.DataFrame, types: dict[str, str], *, stem: str = "keys") -> str:
+    """A TEMP table holding ``frame``'s columns (SQL ``types``: text/bigint/…); returns its name.
+
+    Text cells are stored as given (``""`` stays empty, not NULL); Int64 NA becomes NULL.
+    """
+    name = _temp_name(stem)
+    cols = list(types)
+    ddl = ", ".join(f"{c} {t}" for c, t in types.items())
+    with connection.cursor() as cur:
+        if is_postgres():
+            cur.execute(f"CREATE TEMP TABLE {name} ({ddl}) ON COMMIT DROP")
+            text_cols = [c for c, t in types.items() if t == "text"]
+            force = f", FORCE_NOT_NULL ({', '.join(text_cols)})" if text_cols else ""
+            cur.copy_expert(
+                f"COPY {name} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv{force})", _csv_text(frame[cols])
+            )
+        else:
+            cur.execute(f"CREATE TEMP TABLE {name} ({ddl})")
+            placeholders = ", ".join(["%s"] * len(cols))
+            cur.executemany(
+                f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({placeholders})", _python_rows(frame[cols])
+            )
+    return name
+
+
+def drop(name: str) -> None:
+    with connection.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _python_rows(frame: pd.DataFrame) -> Iterable[tuple]:
+    arrays = []
+    for c in frame.columns:
+        s = frame[c]
+        if isinstance(s.dtype, pd.Int64Dtype):
+            arr = s.astype(object).where(s.notna(), None).to_numpy(dtype=object)
+            arr = np.array([None if v is None else int(v) for v in arr], dtype=object)
+        else:
+            arr = s.to_numpy(dtype=object)
+        arrays.append(arr)
+    return zip(*arrays, strict=True)
+
+
+def query_frame(sql: str, params: Sequence | None = None) -> pd.DataFrame:
+    """Rows of ``sql`` as an object frame (PostgreSQL through COPY TO, as text)."""
+    with connection.cursor() as cur:
+        if is_postgres():
+            buf = io.StringIO()
+            inner = cur.mogrify(sql, params).decode() if params else sql
+            cur.copy_expert(f"COPY ({inner}) TO STDOUT WITH (FORMAT csv, HEADER)", buf)
+            buf.seek(0)
+            if not buf.getvalue().strip():
+                return pd.DataFrame()
+            return pd.read_csv(buf, dtype=object, keep_default_na=False, na_filter=False)
+        cur.execute(sql, params or ())
+        names = [d[0] for d in cur.description]
+        rows = cur.fetchall()
+    return pd.DataFrame.from_records(rows, columns=names, coerce_float=False).astype(object)
+
+
+def fetch_by_keys(keys: pd.DataFrame, types: dict[str, str], sql: str) -> pd.DataFrame:
+    """Stage ``keys`` and run ``sql`` with ``{keys}`` standing for the staged table."""
+    name = stage(keys.drop_duplicates(), types)
+    try:
+        return query_frame(sql.replace("{keys}", name))
+    finally:
+        drop(name)
+
+
+# -- writes -------------------------------------------------------------------------
+
+
+def copy_insert(
+    model: type[models.Model], frame: pd.DataFrame, *, text_columns: Iterable[str] = (), order_by: Sequence[str] = ()
+) -> int:
+    """PostgreSQL: COPY ``frame`` (columns = db columns, values as text) into a staging
+    table shaped like the model's table, then one INSERT … ON CONFLICT DO NOTHING.
+
+    ``order_by``: insert in natural-key order, so the unique index is filled left to right.
+    """
+    if frame.empty:
+        return 0
+    table = model._meta.db_table
+    cols = list(frame.columns)
+    name = _temp_name("stg")
+    col_list = ", ".join(cols)
+    force = [c for c in text_columns if c in cols]
+    force_sql = f", FORCE_NOT_NULL ({', '.join(force)})" if force else ""
+    with connection.cursor() as cur:
+        cur.execute(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {col_list} FROM {table} WITH NO DATA")
+        cur.copy_expert(f"COPY {name} ({col_list}) FROM STDIN WITH (FORMAT csv{force_sql})", _csv_text(frame))
+        order = f" ORDER BY {', '.join(order_by)}" if order_by else ""
+        cur.execute(f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM {name}{order} ON CONFLICT DO NOTHING")
+        inserted = cur.rowcount
+        cur.execute(f"DROP TABLE {name}")
+    return inserted
+
+
+def copy_update(
+    model: type[models.Model], frame: pd.DataFrame, *, key: str, where: str = "", text_columns: Iterable[str] = ()
+) -> int:
+    """PostgreSQL: COPY then one ``UPDATE table SET … FROM staging WHERE table.key = staging.key``."""
+    if frame.empty:
+        return 0
+    table = model._meta.db_table
+    cols = list(frame.columns)
+    name = _temp_name("upd")
+    col_list = ", ".join(cols)
+    force = [c for c in text_columns if c in cols]
+    force_sql = f", FORCE_NOT_NULL ({', '.join(force)})" if force else ""
+    sets = ", ".join(f"{c} = s.{c}" for c in cols if c != key)
+    extra = f" AND {where}" if where else ""
+    with connection.cursor() as cur:
+        cur.execute(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {col_list} FROM {table} WITH NO DATA")
+        cur.copy_expert(f"COPY {name} ({col_list}) FROM STDIN WITH (FORMAT csv{force_sql})", _csv_text(frame))
+        cur.execute(f"UPDATE {table} t SET {sets} FROM {name} s WHERE t.{key} = s.{key}{extra}")
+        updated = cur.rowcount
+        cur.execute(f"DROP TABLE {name}")
+    return updated
+
+
+def bulk_create_frame(model: type[models.Model], frame: pd.DataFrame, convert: dict | None = None) -> int:
+    """SQLite (and small tables): ``bulk_create`` in batches of ``BATCH_SIZE``.
+
+    ``frame`` columns are model attribute names (``hospital_id`` …) holding Python values
+    (``convert`` maps a column to a function applied to its Series first).
+    """
+    if frame.empty:
+        return 0
+    frame = frame.copy()
+    for col, func in (convert or {}).items():
+        frame[col] = func(frame[col])
+    cols = list(frame.columns)
+    total = 0
+    for start in range(0, len(frame), BATCH_SIZE * 5):
+        chunk = frame.iloc[start : start + BATCH_SIZE * 5]
+        objs = [model(**dict(zip(cols, row, strict=True))) for row in _python_rows(chunk)]
+        model.objects.bulk_create(objs, batch_size=BATCH_SIZE)
+        total += len(objs)
+    return total
+
+
+def bulk_update_frame(
+    model: type[models.Model], frame: pd.DataFrame, fields: list[str], convert: dict | None = None
+) -> int:
+    """``bulk_update`` of existing rows: ``frame`` has ``pk`` (or ``id``) plus ``fields``."""
+    if frame.empty:
+        return 0
+    frame = frame.copy()
+    for col, func in (convert or {}).items():
+        frame[col] = func(frame[col])
+    cols = list(frame.columns)
+    total = 0
+    for start in range(0, len(frame), BATCH_SIZE * 5):
+        chunk = frame.iloc[start : start + BATCH_SIZE * 5]
+        objs = [model(**dict(zip(cols, row, strict=True))) for row in _python_rows(chunk)]
+        model.objects.bulk_update(objs, fields, batch_size=BATCH_SIZE)
+        total += len(objs)
+    return total
+
+
+# -- value conversions for the ORM path -------------------------------------------------
+
+
+def decimals(scale: int):
+    """Int64 units → Decimal (exact) for bulk_create."""
+    from decimal import Decimal
+
+    def conv(s: pd.Series) -> pd.Series:
+        return pd.Series(
+            [None if v is pd.NA or v is None else Decimal(int(v)).scaleb(-scale) for v in s.astype(object)],
+            index=s.index,
+            dtype=object,
+        )
+
+    return conv
+
+
+def aware_datetimes(s: pd.Series) -> pd.Series:
+    return pd.Series([None if pd.isna(v) else v.to_pydatetime() for v in s], index=s.index, dtype=object)
+
+
+def dates(s: pd.Series) -> pd.Series:
+    import datetime as dt
+
+    return pd.Series([dt.date.fromisoformat(v) if v else None for v in s], index=s.index, dtype=object)
+
+
+def copy_text(frame: pd.DataFrame, kinds: dict[str, str | int]) -> pd.DataFrame:
+    """Columns made ready for COPY: units (int scale in ``kinds``) → decimal text;
+    timestamps → ISO text; the rest as is."""
+    from interchange.parsing import units_text
+
+    out = pd.DataFrame(index=frame.index)
+    for col in frame.columns:
+        kind = kinds.get(col)
+        s = frame[col]
+        if isinstance(kind, int):
+            out[col] = units_text(s, kind)
+        elif kind == "timestamp":
+            out[col] = timestamp_text(s)
+        else:
+            out[col] = s
+    return out
+
+
+def timestamp_text(s: pd.Series) -> pd.Series:
+    """``datetime64[…, UTC]`` → ``2026-09-01T01:00:00.000000Z`` (C speed); ``""`` for NaT."""
+    naive = s.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+    txt = np.strings.add(np.datetime_as_string(naive, unit="us").astype(np.dtypes.StringDType()), "Z").astype(object)
+    txt[pd.isna(s).to_numpy()] = ""
+    return pd.Series(txt, index=s.index)
+
+
+def _text_columns(frame: pd.DataFrame, kinds: dict) -> list[str]:
+    """Columns whose blank cells are empty strings (COPY FORCE_NOT_NULL), not NULLs."""
+    return [
+        c
+        for c in frame.columns
+        if c not in kinds and (frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c].dtype))
+    ]
+
+
+def _orm_converters(kinds: dict[str, str | int]) -> dict:
+    conv = {}
+    for col, kind in kinds.items():
+        if isinstance(kind, int):
+            conv[col] = decimals(kind)
+        elif kind == "timestamp":
+            conv[col] = aware_datetimes
+        elif kind == "date":
+            conv[col] = dates
+    return conv
+
+
+def insert_rows(
+    model: type[models.Model], frame: pd.DataFrame, kinds: dict[str, str | int], *, order_by: Sequence[str] = ()
+) -> int:
+    """Insert new rows: ``frame`` columns are the model's column names (``hospital_id`` …).
+
+    ``kinds``: column → scale (int, for Int64 money units), "timestamp" or "date"; other
+    columns are text/ints as they are. PostgreSQL: COPY + INSERT … ON CONFLICT DO NOTHING;
+    SQLite: bulk_create in batches.
+    """
+    if frame.empty:
+        return 0
+    if is_postgres():
+        text_cols = _text_columns(frame, kinds)
+        return copy_insert(model, copy_text(frame, kinds), text_columns=text_cols, order_by=order_by)
+    return bulk_create_frame(model, frame, _orm_converters(kinds))
+
+
+def update_rows(model: type[models.Model], frame: pd.DataFrame, kinds: dict[str, str | int], *, where: str = "") -> int:
+    """Update existing rows by ``id``: ``frame`` has ``id`` and the columns to set.
+
+    ``where`` (PostgreSQL only) guards the UPDATE, e.g. ``t.received_at IS NULL``.
+    """
+    if frame.empty:
+        return 0
+    if is_postgres():
+        text_cols = _text_columns(frame, kinds)
+        return copy_update(model, copy_text(frame, kinds), key="id", where=where, text_columns=text_cols)
+    if connection.vendor == "sqlite" and _sqlite_has_update_from():
+        return _sqlite_update(model, frame, kinds, where=where)
+    fields = [model._meta.get_field(c).name for c in frame.columns if c != "id"]
+    return bulk_update_frame(model, frame, fields, _orm_converters(kinds))
+
+
+def _sqlite_has_update_from() -> bool:
+    import sqlite3
+
+    return sqlite3.sqlite_version_info >= (3, 33, 0)
+
+
+def sqlite_timestamp_text(s: pd.Series) -> pd.Series:
+    """UTC timestamps as Django stores them in SQLite: ``str(naive_utc_datetime)``."""
+    naive = s.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+    seconds = np.strings.replace(np.datetime_as_string(naive.astype("datetime64[s]"), unit="s").astype(_STR), "T", " ")
+    micro = (naive.astype(np.int64) % 1_000_000).astype(np.int64)
+    frac = np.strings.add(".", np.strings.zfill(micro.astype(str).astype(_STR), 6))
+    text = np.where(micro != 0, np.strings.add(seconds, frac), seconds).astype(object)
+    text[pd.isna(s).to_numpy()] = None
+    return pd.Series(text, index=s.index)
+
+
+def _sqlite_update(model: type[models.Model], frame: pd.DataFrame, kinds: dict, *, where: str = "") -> int:
+    """SQLite ≥ 3.33: stage the rows, then one ``UPDATE … FROM`` (values in Django's storage form)."""
+    table = model._meta.db_table
+    staged = pd.DataFrame(index=frame.index)
+    types = {}
+    for col in frame.columns:
+        kind = kinds.get(col)
+        s = frame[col]
+        if isinstance(kind, int):
+            staged[col] = units_text_or_none(s, kind)
+            types[col] = "text"
+        elif kind == "timestamp":
+            staged[col] = sqlite_timestamp_text(s)
+            types[col] = "text"
+        elif isinstance(s.dtype, pd.Int64Dtype):
+            staged[col] = s
+            types[col] = "bigint"
+        else:
+            staged[col] = s.astype(object).where(s.notna(), None)
+            types[col] = "text"
+    name = stage(staged, types, stem="upd")
+    sets = ", ".join(f"{c} = s.{c}" for c in frame.columns if c != "id")
+    guard = f" AND {where.replace('t.', table + '.')}" if where else ""
+    try:
+        with connection.cursor() as cur:
+            cur.execute(f"UPDATE {table} SET {sets} FROM {name} s WHERE {table}.id = s.id{guard}")
+            return cur.rowcount
+    finally:
+        drop(name)
+
+
+def units_text_or_none(s: pd.Series, scale: int) -> pd.Series:
+    from interchange.parsing import units_text
+
+    text = units_text(s, scale)
+    return text.where(s.notna().to_numpy(), None)

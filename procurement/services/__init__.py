@@ -1,0 +1,1 @@
+"""Procurement writes, one module per topic."""
