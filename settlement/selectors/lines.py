@@ -1,0 +1,231 @@
+"""Invoice lines as the parties see them: which are frozen, and where
+each one is stuck (its *stage*) and who holds it.
+
+``frozen_line_ids_q()`` is the one definition of "in an approved batch" that matching
+respects: a frozen line's match result never changes again (DOMAIN.md, matching).
+Until ``settlement.models.batches`` exists nothing is frozen and no line is in a batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import cache
+
+from django.db.models import (
+    Case,
+    CharField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.utils.translation import gettext_lazy as _
+
+from parties.scoping import INVOICE_LINE, scoped
+from settlement.models import InvoiceKind, InvoiceLine, MatchStatus, StatementStatus
+from settlement.selectors.due_dates import due_date_expression
+
+NOTHING = Q(pk__in=[])
+
+
+@cache
+def batches_module():
+    """``settlement.models.batches`` once the batch feature exists, else None."""
+    try:
+        from settlement.models import batches
+    except ImportError:
+        return None
+    return batches if hasattr(batches, "BatchLine") else None
+
+
+def frozen_batch_statuses() -> tuple[str, ...]:
+    batches = batches_module()
+    if batches is None:
+        return ()
+    return tuple(getattr(batches, "FROZEN_BATCH_STATUSES", ("approved", "paid")))
+
+
+def frozen_line_ids_q() -> Q:
+    """Invoice lines in an approved (or paid) batch: matching never changes them.
+
+    Matches nothing while the batches module is absent.
+    """
+    batches = batches_module()
+    if batches is None:
+        return NOTHING
+    frozen = batches.BatchLine.objects.filter(live=True, batch__status__in=frozen_batch_statuses()).values(
+        "invoice_line_id"
+    )
+    return Q(pk__in=frozen)
+
+
+# --- stages ----------------------------------------------------------------------------
+
+
+class LineStage:
+    """Where an invoice line is on its way to payment (enterprise's "where is my money")."""
+
+    PENDING = "pending"
+    AWAITING_RECEIPT = "awaiting_receipt"
+    EXCEPTION = "exception"
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
+    CONFIRMED = "confirmed"
+    IN_BATCH = "in_batch"
+    PAID = "paid"
+    REVERSED = "reversed"
+
+    LABELS = {
+        PENDING: _("待对账 / awaiting matching"),
+        AWAITING_RECEIPT: _("待验收 / awaiting receipt"),
+        EXCEPTION: _("对账异常 / exception"),
+        AWAITING_CONFIRMATION: _("待医院确认对账单 / awaiting statement confirmation"),
+        CONFIRMED: _("已确认待结算 / confirmed, awaiting batch"),
+        IN_BATCH: _("已纳入结算批次 / in a settlement batch"),
+        PAID: _("已支付 / paid"),
+        REVERSED: _("已冲红 / reversed"),
+    }
+    choices = list(LABELS.items())
+
+
+class Holder:
+    """Who must act next for the line to move on ("" when nobody: paid or reversed)."""
+
+    ENTERPRISE = "enterprise"
+    HOSPITAL = "hospital"
+    BUREAU = "bureau"
+    BANK = "bank"
+
+    LABELS = {
+        ENTERPRISE: _("企业 / enterprise"),
+        HOSPITAL: _("医院 / hospital"),
+        BUREAU: _("经办机构 / bureau"),
+        BANK: _("银行 / bank"),
+        "": "—",
+    }
+
+
+@dataclass(frozen=True)
+class LineFilters:
+    hospital: str | None = None  # hospital code
+    stage: str | None = None  # a LineStage value
+    period: str | None = None  # YYYY-MM, month of the invoice date (issued_at)
+
+
+MSG_BAD_STAGE = _("未知的环节 / unknown stage")
+MSG_BAD_PERIOD = _("月份格式应为 YYYY-MM / period must be YYYY-MM")
+
+
+def period_bounds(period: str) -> tuple[dt.date, dt.date]:
+    """[first day, first day of the next month) of a YYYY-MM period; ValueError when malformed."""
+    if not isinstance(period, str) or len(period) != 7 or period[4] != "-":
+        raise ValueError(str(MSG_BAD_PERIOD))
+    year, month = int(period[:4]), int(period[5:])
+    if not 1 <= month <= 12:
+        raise ValueError(str(MSG_BAD_PERIOD))
+    start = dt.date(year, month, 1)
+    end = dt.date(year + 1, 1, 1) if month == 12 else dt.date(year, month + 1, 1)
+    return start, end
+
+
+def _batch_annotations() -> dict:
+    """in_batch / batch_approved / batch_paid flags (False until the batches module exists)."""
+    batches = batches_module()
+    if batches is None:
+        return {"in_batch": Value(False), "batch_approved": Value(False), "batch_paid": Value(False)}
+    live = batches.BatchLine.objects.filter(invoice_line_id=OuterRef("pk"), live=True)
+    return {
+        "in_batch": Exists(live),
+        "batch_approved": Exists(live.filter(batch__status__in=frozen_batch_statuses())),
+        "batch_paid": Exists(live.filter(paid_at__isnull=False)),
+    }
+
+
+def _stage_case() -> tuple[Case, Case]:
+    stage = Case(
+        When(match_status=MatchStatus.REVERSED, then=Value(LineStage.REVERSED)),
+        When(batch_paid=True, then=Value(LineStage.PAID)),
+        When(in_batch=True, then=Value(LineStage.IN_BATCH)),
+        When(
+            Q(delivery_line__isnull=False, delivery_line__received_at__isnull=True)
+            & ~Q(match_status=MatchStatus.MATCHED),
+            then=Value(LineStage.AWAITING_RECEIPT),
+        ),
+        When(match_status=MatchStatus.EXCEPTION, then=Value(LineStage.EXCEPTION)),
+        When(match_status=MatchStatus.PENDING, then=Value(LineStage.PENDING)),
+        When(statement__status=StatementStatus.CONFIRMED, then=Value(LineStage.CONFIRMED)),
+        default=Value(LineStage.AWAITING_CONFIRMATION),
+        output_field=CharField(),
+    )
+    holder = Case(
+        When(match_status=MatchStatus.REVERSED, then=Value("")),
+        When(batch_paid=True, then=Value("")),
+        When(batch_approved=True, then=Value(Holder.BANK)),
+        When(in_batch=True, then=Value(Holder.BUREAU)),
+        When(
+            Q(delivery_line__isnull=False, delivery_line__received_at__isnull=True)
+            & ~Q(match_status=MatchStatus.MATCHED),
+            then=Value(Holder.HOSPITAL),
+        ),
+        When(match_status=MatchStatus.EXCEPTION, then=Value(Holder.ENTERPRISE)),
+        When(match_status=MatchStatus.PENDING, then=Value(Holder.BUREAU)),
+        When(statement__status=StatementStatus.CONFIRMED, then=Value(Holder.BUREAU)),
+        default=Value(Holder.HOSPITAL),
+        output_field=CharField(),
+    )
+    return stage, holder
+
+
+def invoice_lines_with_stage(user, filters: LineFilters | None = None) -> QuerySet[InvoiceLine]:
+    """Blue invoice lines ``user`` may see, each annotated with ``stage``, ``holder``,
+    ``accepted_date`` and ``due_date`` (the expected pay date).
+
+    One query for any number of lines (the related rows come by join). ``filters.period``
+    is the month of the invoice date. Raises ValueError for an unknown stage or a bad period.
+    """
+    filters = filters or LineFilters()
+    stage, holder = _stage_case()
+    qs = (
+        scoped(InvoiceLine.objects.filter(kind=InvoiceKind.BLUE), user, **INVOICE_LINE)
+        .select_related(
+            "hospital",
+            "distributor",
+            "statement",
+            "delivery_line__order_line__product",
+        )
+        .annotate(**_batch_annotations())
+        .annotate(
+            stage=stage,
+            holder=holder,
+            accepted_date=F("delivery_line__accepted_date"),
+            due_date=due_date_expression("delivery_line__accepted_date", "hospital__region_id"),
+        )
+    )
+    if filters.hospital:
+        qs = qs.filter(hospital_id=filters.hospital)
+    if filters.period:
+        start, end = period_bounds(filters.period)
+        qs = qs.filter(issued_at__gte=start, issued_at__lt=end)
+    if filters.stage:
+        if filters.stage not in LineStage.LABELS:
+            raise ValueError(str(MSG_BAD_STAGE))
+        qs = qs.filter(stage=filters.stage)
+    return qs.order_by("-issued_at", "invoice_code", "invoice_no", "line_no")
+
+
+def line_key(invoice_code: str, invoice_no: str, line_no: int) -> str:
+    """``invoice_no/line_no`` (paper: ``invoice_code-invoice_no/line_no``), as on exports and alerts."""
+    head = f"{invoice_code}-{invoice_no}" if invoice_code else invoice_no
+    return f"{head}/{line_no}"
+
+
+def parse_line_key(key: str) -> tuple[str, str, int]:
+    """The inverse of ``line_key``; ValueError when malformed."""
+    head, _sep, line = str(key).strip().rpartition("/")
+    if not head or not line.isdigit():
+        raise ValueError(key)
+    code, _dash, number = head.rpartition("-")
+    return code, number, int(line)

@@ -1,0 +1,618 @@
+"""对账: check every blue invoice line against its delivery line, receipt, order line and
+award (DOMAIN.md "Matching rules and exception codes").
+
+One pass per partition, set-based: the lines are read with one SQL statement (joined to
+their delivery and order lines by natural key), the codes are computed with pandas in
+integer money units (fen for amounts, 1/10000 yuan for unit prices), and only the rows
+whose result changed are written back, with one ``UPDATE … FROM`` a temp table (filled
+by ``COPY`` on PostgreSQL, ``executemany`` on SQLite: settlement.services.bulk_writes).
+
+Partition = (region prefix of the *invoice's* hospital, month). A month's partition
+starts from the invoice lines issued in that month and the delivery lines delivered or
+accepted in it (so the signals of the invoice, delivery and receipt imports, which name
+the month of their own document dates, each reach the lines they affect), then widens to
+every invoice line of the same delivery lines: the running sum of QTY_EXCEEDS_ACCEPTED
+and the red-line netting both live within one delivery line, whatever the months.
+
+Red lines: a red line reverses the blue line of its ``original_invoice_code`` /
+``original_invoice_no`` with the same seller and delivery line (the lowest line_no when
+the blue invoice has several). ``reverses`` points at it, ``net_qty``/``net_amount``
+equal its own qty/amount, and its status is
+  - ``reversed``: netted into its blue line (the blue line's net_qty/net_amount include it);
+  - ``matched``: its blue line was already in an approved batch when it arrived, so it
+    stands alone as a negative line for a later batch (and a statement);
+  - ``exception`` with ``NO_ORIGINAL``: no such blue line (yet).
+
+``matched_at`` is when matching last changed the line's result.
+Lines in an approved batch (``settlement.selectors.lines.frozen_line_ids_q``) are never
+written; their stored net quantities still count in the running sums.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from django.core.exceptions import EmptyResultSet
+from django.db import connection, transaction
+from django.utils import timezone
+
+from interchange.money import from_fen, price_to_units
+from parties.identifiers import region_prefix as to_prefix
+from parties.policy import policy_value
+from procurement.models import Award, DeliveryLine, OrderLine
+from settlement.models import ExceptionCode, InvoiceLine, MatchStatus, Statement, StatementStatus
+from settlement.selectors.lines import frozen_line_ids_q, period_bounds
+from settlement.services.bulk_writes import rows_update, sqlite_has_update_from
+
+logger = logging.getLogger(__name__)
+
+# A red line whose original blue line is unknown. Red lines only (never on payables rows).
+NO_ORIGINAL = "NO_ORIGINAL"
+CODE_SEPARATOR = ";"
+SQLITE_BATCH_SIZE = 100  # bulk_update fallback only: its CASE per field grows with the batch
+IDS_CHUNK = 5000
+
+# The order codes are joined in: sorted, as the spec asks.
+_CODES = sorted(ExceptionCode.values)
+_NA_INT = -(2**62)  # sentinel to compare nullable integer columns
+
+
+@dataclass
+class MatchResult:
+    """What one run saw and did."""
+
+    lines_checked: int = 0  # invoice lines (blue and red) in the working set
+    lines_changed: int = 0  # rows written
+    frozen: int = 0  # lines left alone: in an approved batch
+    by_status: dict[str, int] = field(default_factory=dict)  # blue lines per status after the run
+    by_code: dict[str, int] = field(default_factory=dict)  # blue lines carrying each code
+    seconds: float = 0.0
+
+    def __add__(self, other: MatchResult) -> MatchResult:
+        def merged(a: dict, b: dict) -> dict:
+            return {k: a.get(k, 0) + b.get(k, 0) for k in sorted(set(a) | set(b))}
+
+        return MatchResult(
+            lines_checked=self.lines_checked + other.lines_checked,
+            lines_changed=self.lines_changed + other.lines_changed,
+            frozen=self.frozen + other.frozen,
+            by_status=merged(self.by_status, other.by_status),
+            by_code=merged(self.by_code, other.by_code),
+            seconds=self.seconds + other.seconds,
+        )
+
+
+# --- loading -------------------------------------------------------------------------
+
+_COLUMNS = [
+    "id",
+    "kind",
+    "invoice_code",
+    "invoice_no",
+    "line_no",
+    "original_invoice_code",
+    "original_invoice_no",
+    "distributor_id",
+    "hospital_id",
+    "delivery_no",
+    "delivery_line_no",
+    "delivery_line_id",
+    "qty",
+    "price_u",
+    "amount_f",
+    "issued_at",
+    "reverses_id",
+    "net_qty",
+    "net_amount_f",
+    "match_status",
+    "exception_codes",
+    "statement_id",
+    "disputed",
+    "inv_region",
+    "st_status",
+    "dl_id",
+    "accepted_qty",
+    "received",
+    "ol_price_u",
+    "ol_distributor_id",
+    "ol_hospital_id",
+    "product_id",
+    "order_date",
+    "ord_region",
+    "frozen",
+]
+
+
+def _tables() -> dict[str, str]:
+    from parties.models import Hospital
+
+    return {
+        "il": InvoiceLine._meta.db_table,
+        "dl": DeliveryLine._meta.db_table,
+        "ol": OrderLine._meta.db_table,
+        "h": Hospital._meta.db_table,
+        "st": Statement._meta.db_table,
+    }
+
+
+def _frozen_sql() -> tuple[str, list]:
+    qs = InvoiceLine.objects.filter(frozen_line_ids_q()).values("id")
+    try:
+        sql, params = qs.query.sql_with_params()
+    except EmptyResultSet:
+        return "0", []
+    return f"CASE WHEN il.id IN ({sql}) THEN 1 ELSE 0 END", list(params)
+
+
+def _seed_sql(region_prefix: str | None, period: str | None, ids: list[int] | None) -> tuple[str, list]:
+    """SQL for the (delivery_no, delivery_line_no) keys the partition starts from; "" = every line."""
+    t = _tables()
+    if ids is not None:
+        marks = ", ".join(["%s"] * len(ids))
+        return f"SELECT DISTINCT delivery_no, delivery_line_no FROM {t['il']} WHERE id IN ({marks})", list(ids)
+    if region_prefix is None and period is None:
+        return "", []
+    inv_where, inv_params, dl_where, dl_params = [], [], [], []
+    if region_prefix is not None:
+        inv_where.append("h.region_id LIKE %s")
+        inv_params.append(f"{region_prefix}%")
+        dl_where.append("h.region_id LIKE %s")
+        dl_params.append(f"{region_prefix}%")
+    if period is not None:
+        start, end = period_bounds(period)
+        inv_where.append("s.issued_at >= %s AND s.issued_at < %s")
+        inv_params += [start, end]
+        dl_where.append(
+            "((d.delivery_date >= %s AND d.delivery_date < %s) OR (d.accepted_date >= %s AND d.accepted_date < %s))"
+        )
+        dl_params += [start, end, start, end]
+    sql = (
+        f"SELECT s.delivery_no, s.delivery_line_no FROM {t['il']} s JOIN {t['h']} h ON h.code = s.hospital_id "
+        f"WHERE {' AND '.join(inv_where)} "
+        f"UNION SELECT d.delivery_no, d.line_no FROM {t['dl']} d JOIN {t['ol']} o ON o.id = d.order_line_id "
+        f"JOIN {t['h']} h ON h.code = o.hospital_id WHERE {' AND '.join(dl_where)}"
+    )
+    return sql, inv_params + dl_params
+
+
+def _load(region_prefix: str | None, period: str | None, ids: list[int] | None) -> pd.DataFrame:
+    t = _tables()
+    frozen_sql, frozen_params = _frozen_sql()
+    seed_sql, seed_params = _seed_sql(region_prefix, period, ids)
+    seed_join = (
+        f"JOIN ({seed_sql}) seed ON seed.delivery_no = il.delivery_no AND seed.delivery_line_no = il.delivery_line_no"
+        if seed_sql
+        else ""
+    )
+    lock = " FOR UPDATE OF il" if connection.features.has_select_for_update_of else ""
+    sql = f"""
+        SELECT il.id, il.kind, il.invoice_code, il.invoice_no, il.line_no,
+               il.original_invoice_code, il.original_invoice_no, il.distributor_id, il.hospital_id,
+               il.delivery_no, il.delivery_line_no, il.delivery_line_id, il.qty,
+               CAST(ROUND(il.unit_price * 10000) AS BIGINT), CAST(ROUND(il.amount * 100) AS BIGINT),
+               il.issued_at, il.reverses_id, il.net_qty, CAST(ROUND(il.net_amount * 100) AS BIGINT),
+               il.match_status, il.exception_codes, il.statement_id,
+               CASE WHEN il.dispute_reason <> '' THEN 1 ELSE 0 END, ih.region_id, st.status,
+               dl.id, dl.accepted_qty, CASE WHEN dl.received_at IS NULL THEN 0 ELSE 1 END,
+               CAST(ROUND(ol.unit_price * 10000) AS BIGINT), ol.distributor_id, ol.hospital_id, ol.product_id,
+               ol.order_date, oh.region_id, {frozen_sql}
+        FROM {t["il"]} il
+        {seed_join}
+        JOIN {t["h"]} ih ON ih.code = il.hospital_id
+        LEFT JOIN {t["st"]} st ON st.id = il.statement_id
+        LEFT JOIN {t["dl"]} dl ON dl.delivery_no = il.delivery_no AND dl.line_no = il.delivery_line_no
+        LEFT JOIN {t["ol"]} ol ON ol.id = dl.order_line_id
+        LEFT JOIN {t["h"]} oh ON oh.code = ol.hospital_id
+        ORDER BY il.id{lock}
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*frozen_params, *seed_params])  # in the order they appear in the text
+        rows = cursor.fetchall()
+    df = pd.DataFrame.from_records(rows, columns=_COLUMNS)
+    for col in (
+        "id",
+        "line_no",
+        "delivery_line_no",
+        "delivery_line_id",
+        "qty",
+        "price_u",
+        "amount_f",
+        "reverses_id",
+        "net_qty",
+        "net_amount_f",
+        "statement_id",
+        "disputed",
+        "dl_id",
+        "accepted_qty",
+        "received",
+        "ol_price_u",
+        "frozen",
+    ):
+        df[col] = pd.array(df[col].tolist(), dtype="Int64") if len(df) else pd.array([], dtype="Int64")
+    for col in ("issued_at", "order_date"):
+        df[col] = pd.to_datetime(df[col])
+    return df
+
+
+def _load_awards(product_ids: Iterable[str]) -> pd.DataFrame:
+    """Awards of these products: product, coverage prefix, award price (1/10000 yuan), round period."""
+    rows: list[tuple] = []
+    products = sorted({p for p in product_ids if p is not None and p is not pd.NA})
+    for i in range(0, len(products), IDS_CHUNK):
+        rows += list(
+            Award.objects.filter(product_id__in=products[i : i + IDS_CHUNK]).values_list(
+                "product_id", "supply_region_id", "award_price", "round__start_date", "round__end_date"
+            )
+        )
+    frame = pd.DataFrame.from_records(
+        [(p, to_prefix(r), price_to_units(price), s, e) for p, r, price, s, e in rows],
+        columns=["product_id", "award_prefix", "award_u", "round_start", "round_end"],
+    )
+    frame["award_u"] = frame["award_u"].astype("int64")
+    frame["round_start"] = pd.to_datetime(frame["round_start"])
+    frame["round_end"] = pd.to_datetime(frame["round_end"])
+    frame["prefix_len"] = frame["award_prefix"].str.len()
+    return frame
+
+
+# --- computing -----------------------------------------------------------------------
+
+
+def _round_fen(units):
+    """1/10000 yuan → fen, ROUND_HALF_UP (away from zero on a tie, like Decimal's).
+    Works on int64 arrays and on object arrays of Python ints (beyond int64)."""
+    sign = np.where(units < 0, -1, 1)
+    return sign * ((np.abs(units) + 50) // 100)
+
+
+def _tolerance_units(regions: pd.Series) -> pd.Series:
+    """AMOUNT_TOLERANCE per row (1/10000 yuan), by the hospital's region (parties.policy)."""
+    per_region = {code: price_to_units(policy_value("AMOUNT_TOLERANCE", code)) for code in regions.dropna().unique()}
+    return regions.map(per_region).astype("int64")
+
+
+def _differs(new: pd.Series, old: pd.Series) -> pd.Series:
+    if not (pd.api.types.is_numeric_dtype(new) and pd.api.types.is_numeric_dtype(old)):
+        return new.fillna("").astype(str).to_numpy() != old.fillna("").astype(str).to_numpy()
+    return new.astype("Int64").fillna(_NA_INT).to_numpy() != old.astype("Int64").fillna(_NA_INT).to_numpy()
+
+
+def _compute(df: pd.DataFrame) -> pd.DataFrame:
+    """New (delivery_line_id, reverses_id, net_qty, net_amount_f, match_status, exception_codes,
+    statement_id) per line, as columns prefixed ``new_``."""
+    out = df.copy()
+    blue = (out["kind"] == "blue").to_numpy()
+    frozen = (out["frozen"] == 1).fillna(False).to_numpy()
+
+    # -- red lines: find the blue line each reverses --------------------------------------
+    keys = ["distributor_id", "delivery_no", "delivery_line_no"]
+    blues = (
+        out.loc[blue, ["id", "invoice_code", "invoice_no", "line_no", "frozen", *keys]]
+        .sort_values(["line_no", "id"])
+        .drop_duplicates(["invoice_code", "invoice_no", *keys])
+        .rename(
+            columns={
+                "id": "target",
+                "invoice_code": "original_invoice_code",
+                "invoice_no": "original_invoice_no",
+                "frozen": "target_frozen",
+            }
+        )
+        .drop(columns="line_no")
+    )
+    reds = out.loc[~blue, ["id", "original_invoice_code", "original_invoice_no", "match_status", "reverses_id", *keys]]
+    reds = reds.merge(blues, how="left", on=["original_invoice_code", "original_invoice_no", *keys])
+    reds = reds.set_index("id")
+    has_target = reds["target"].notna()
+    target_frozen = (reds["target_frozen"] == 1).fillna(False)
+    already_netted = (reds["match_status"] == MatchStatus.REVERSED) & (
+        reds["reverses_id"].astype("Int64").fillna(_NA_INT) == reds["target"].astype("Int64").fillna(_NA_INT - 1)
+    )
+    # Netted into its blue line unless that line was frozen before this red line was netted.
+    netted = has_target & (~target_frozen | already_netted)
+    red_status = np.where(
+        ~has_target, MatchStatus.EXCEPTION, np.where(netted, MatchStatus.REVERSED, MatchStatus.MATCHED)
+    )
+    red_codes = np.where(~has_target, NO_ORIGINAL, "")
+
+    red_idx = np.flatnonzero(~blue)
+    red_frame = out.iloc[red_idx][["id", "qty", "amount_f"]].copy()
+    red_frame["target"] = reds.loc[red_frame["id"].to_numpy(), "target"].astype("Int64").to_numpy()
+    red_frame["netted"] = netted.loc[red_frame["id"].to_numpy()].to_numpy()
+    out["new_reverses_id"] = pd.array([pd.NA] * len(out), dtype="Int64")
+    if len(red_idx):
+        out.iloc[red_idx, out.columns.get_loc("new_reverses_id")] = red_frame["target"].to_numpy()
+
+    # -- net quantities and amounts of blue lines -------------------------------------------
+    red_sums = red_frame[red_frame["netted"]].groupby("target")[["qty", "amount_f"]].sum()
+    plus_qty = out["id"].map(red_sums["qty"]).fillna(0).astype("int64")
+    plus_amount = out["id"].map(red_sums["amount_f"]).fillna(0).astype("int64")
+    net_qty = (out["qty"].astype("int64") + np.where(blue, plus_qty, 0)).astype("int64")
+    net_amount = (out["amount_f"].astype("int64") + np.where(blue, plus_amount, 0)).astype("int64")
+    # A frozen line keeps what it was approved with.
+    net_qty = np.where(frozen & out["net_qty"].notna(), out["net_qty"].fillna(0).astype("int64"), net_qty)
+    net_amount = np.where(
+        frozen & out["net_amount_f"].notna(), out["net_amount_f"].fillna(0).astype("int64"), net_amount
+    )
+    out["new_net_qty"] = net_qty
+    out["new_net_amount_f"] = net_amount
+
+    # -- the checks, blue lines ----------------------------------------------------------------
+    has_dl = out["dl_id"].notna().to_numpy()
+    received = (out["received"] == 1).fillna(False).to_numpy()
+    disputed = (out["disputed"] == 1).fillna(False).to_numpy()
+
+    # QTY_EXCEEDS_ACCEPTED: running sum of net quantity per delivery line, in
+    # (issued_at, invoice_no, line_no) order (invoice_code, id only break exact ties).
+    run = out.loc[blue & has_dl, ["id", "dl_id", "issued_at", "invoice_no", "line_no", "invoice_code", "new_net_qty"]]
+    run = run.sort_values(["dl_id", "issued_at", "invoice_no", "line_no", "invoice_code", "id"])
+    running = run.groupby("dl_id")["new_net_qty"].cumsum()
+    running_sum = pd.Series(running.to_numpy(), index=run["id"].to_numpy())
+    accepted = out["accepted_qty"].fillna(0).astype("int64").to_numpy()
+    run_by_row = out["id"].map(running_sum).fillna(0).astype("int64").to_numpy()
+    qty_exceeds = blue & has_dl & received & (run_by_row > accepted)
+
+    price_u = out["price_u"].astype("int64").to_numpy()
+    ol_price = out["ol_price_u"].fillna(-1).astype("int64").to_numpy()
+    price_differs = has_dl & (price_u != ol_price)
+
+    party_mismatch = has_dl & (
+        (out["distributor_id"].fillna("").to_numpy() != out["ol_distributor_id"].fillna("").to_numpy())
+        | (out["hospital_id"].fillna("").to_numpy() != out["ol_hospital_id"].fillna("").to_numpy())
+    )
+
+    # PRICE_ABOVE_AWARD: the award covering the order (round period holds the order date, the
+    # supply region covers the order's hospital); the most specific region, then the lowest price.
+    above_award = np.zeros(len(out), dtype=bool)
+    cand_rows = out.loc[blue & has_dl, ["id", "product_id", "order_date", "ord_region"]]
+    if len(cand_rows):
+        awards = _load_awards(cand_rows["product_id"].unique())
+        if len(awards):
+            cand = cand_rows.merge(awards, on="product_id")
+            in_period = (cand["round_start"] <= cand["order_date"]) & (cand["order_date"] <= cand["round_end"])
+            covers = np.zeros(len(cand), dtype=bool)
+            for width in cand["prefix_len"].unique():
+                sel = (cand["prefix_len"] == width).to_numpy()
+                covers[sel] = (
+                    cand.loc[sel, "ord_region"].str[: int(width)] == cand.loc[sel, "award_prefix"]
+                ).to_numpy()
+            cand = cand[in_period.to_numpy() & covers]
+            best = cand.sort_values(["id", "prefix_len", "award_u"], ascending=[True, False, True]).drop_duplicates(
+                "id"
+            )
+            award_u = out["id"].map(pd.Series(best["award_u"].to_numpy(), index=best["id"].to_numpy()))
+            above_award = (award_u.notna() & (out["price_u"].astype("int64") > award_u.fillna(0))).to_numpy()
+
+    # AMOUNT_MISCALCULATED: abs(amount − round_half_up(qty × unit_price, 2)) > AMOUNT_TOLERANCE.
+    q = np.asarray(net_qty, dtype="int64")
+    if len(q) and int(np.abs(q).max()) * int(np.abs(price_u).max()) >= 2**62:  # exact Python ints beyond int64
+        product = q.astype(object) * price_u.astype(object)
+    else:
+        product = q * price_u
+    expected_f = _round_fen(product)
+    diff_u = np.abs(np.asarray(net_amount) - expected_f) * 100
+    amount_wrong = np.asarray(diff_u > _tolerance_units(out["inv_region"]).to_numpy(), dtype=bool)
+
+    masks = {
+        ExceptionCode.NO_DELIVERY: ~has_dl,
+        ExceptionCode.NO_RECEIPT: has_dl & ~received,
+        ExceptionCode.QTY_EXCEEDS_ACCEPTED: qty_exceeds,
+        ExceptionCode.PRICE_DIFFERS_FROM_ORDER: price_differs,
+        ExceptionCode.PRICE_ABOVE_AWARD: has_dl & above_award,
+        ExceptionCode.AMOUNT_MISCALCULATED: amount_wrong,
+        ExceptionCode.PARTY_MISMATCH: party_mismatch,
+        ExceptionCode.DISPUTED: has_dl & disputed,
+    }
+    codes = np.full(len(out), "", dtype=object)
+    for code in _CODES:
+        codes = codes + np.where(masks[code], code + CODE_SEPARATOR, "")
+    codes = pd.Series(codes, index=out.index, dtype=object).str.rstrip(CODE_SEPARATOR)
+    reversed_ = np.asarray(net_qty) == 0
+    codes = codes.where(~reversed_, "")
+    blue_status = np.where(
+        reversed_, MatchStatus.REVERSED, np.where(codes != "", MatchStatus.EXCEPTION, MatchStatus.MATCHED)
+    )
+
+    status = np.array(blue_status, dtype=object)
+    all_codes = np.array(codes.to_numpy(dtype=object), dtype=object)  # a writable copy
+    if len(red_idx):
+        ordered = pd.Series(red_status, index=reds.index).loc[out["id"].iloc[red_idx].to_numpy()]
+        status[red_idx] = ordered.to_numpy()
+        all_codes[red_idx] = pd.Series(red_codes, index=reds.index).loc[out["id"].iloc[red_idx].to_numpy()].to_numpy()
+    out["new_match_status"] = status
+    out["new_exception_codes"] = all_codes
+    out["new_delivery_line_id"] = out["dl_id"]
+
+    # A line that leaves "matched" leaves its open statement too, unless the hospital
+    # disputed it there (the distributor must see the reason). Confirmed statements keep
+    # their lines: they are the record of what the hospital confirmed.
+    leaves = (
+        (status != MatchStatus.MATCHED)
+        & out["statement_id"].notna().to_numpy()
+        & (out["st_status"] == StatementStatus.OPEN).fillna(False).to_numpy()
+        & ~disputed
+    )
+    out["new_statement_id"] = out["statement_id"].where(~leaves, pd.NA).astype("Int64")
+
+    # Frozen lines keep everything.
+    for col in (
+        "delivery_line_id",
+        "reverses_id",
+        "net_qty",
+        "net_amount_f",
+        "match_status",
+        "exception_codes",
+        "statement_id",
+    ):
+        out.loc[frozen, f"new_{col}"] = out.loc[frozen, col]
+    return out
+
+
+_RESULT_COLUMNS = (
+    "delivery_line_id",
+    "reverses_id",
+    "net_qty",
+    "net_amount_f",
+    "match_status",
+    "exception_codes",
+    "statement_id",
+)
+
+
+def _changed(out: pd.DataFrame) -> np.ndarray:
+    mask = np.zeros(len(out), dtype=bool)
+    for col in _RESULT_COLUMNS:
+        mask |= np.asarray(_differs(out[f"new_{col}"], out[col]), dtype=bool)
+    return mask & ~(out["frozen"] == 1).fillna(False).to_numpy()
+
+
+# --- writing -------------------------------------------------------------------------
+
+_WRITE_COLUMNS = (
+    ("id", "bigint PRIMARY KEY"),
+    ("delivery_line_id", "bigint"),
+    ("reverses_id", "bigint"),
+    ("net_qty", "integer"),
+    ("net_amount_f", "bigint"),
+    ("match_status", "varchar(10)"),
+    ("exception_codes", "varchar(200)"),
+    ("statement_id", "bigint"),
+)
+
+
+def _write(rows: pd.DataFrame, matched_at) -> None:
+    """One UPDATE … FROM a temp table of the changed rows (settlement.services.bulk_writes)."""
+    if rows.empty:
+        return
+    if connection.vendor != "postgresql" and not sqlite_has_update_from():
+        _write_bulk_update(rows, matched_at)
+        return
+    frame = pd.DataFrame(
+        {
+            "id": rows["id"].astype("int64"),
+            "delivery_line_id": rows["new_delivery_line_id"].astype("Int64"),
+            "reverses_id": rows["new_reverses_id"].astype("Int64"),
+            "net_qty": rows["new_net_qty"].astype("int64"),
+            "net_amount_f": rows["new_net_amount_f"].astype("int64"),
+            "match_status": rows["new_match_status"].astype(object),
+            "exception_codes": rows["new_exception_codes"].astype(object),
+            "statement_id": rows["new_statement_id"].astype("Int64"),
+        }
+    )
+    # fen → yuan exactly: numeric division on PostgreSQL; SQLite stores decimals as REAL anyway.
+    amount = "CAST(v.net_amount_f AS numeric) / 100" if connection.vendor == "postgresql" else "v.net_amount_f / 100.0"
+    rows_update(
+        table=InvoiceLine._meta.db_table,
+        columns=_WRITE_COLUMNS,
+        frame=frame,
+        assignments=(
+            "delivery_line_id = v.delivery_line_id, reverses_id = v.reverses_id, net_qty = v.net_qty, "
+            f"net_amount = {amount}, match_status = v.match_status, "
+            "exception_codes = COALESCE(v.exception_codes, ''), statement_id = v.statement_id, matched_at = %s"
+        ),
+        params=[connection.ops.adapt_datetimefield_value(matched_at)],
+    )
+
+
+def _none(value):
+    return None if value is pd.NA or value is None or (isinstance(value, float) and np.isnan(value)) else value
+
+
+def _write_bulk_update(rows: pd.DataFrame, matched_at) -> None:
+    """SQLite before 3.33 (no UPDATE … FROM)."""
+    objs = [
+        InvoiceLine(
+            id=int(r.id),
+            delivery_line_id=_none(r.new_delivery_line_id),
+            reverses_id=_none(r.new_reverses_id),
+            net_qty=int(r.new_net_qty),
+            net_amount=from_fen(int(r.new_net_amount_f)),
+            match_status=r.new_match_status,
+            exception_codes=r.new_exception_codes,
+            statement_id=_none(r.new_statement_id),
+            matched_at=matched_at,
+        )
+        for r in rows.itertuples(index=False)
+    ]
+    InvoiceLine.objects.bulk_update(
+        objs,
+        [
+            "delivery_line_id",
+            "reverses_id",
+            "net_qty",
+            "net_amount",
+            "match_status",
+            "exception_codes",
+            "statement_id",
+            "matched_at",
+        ],
+        batch_size=SQLITE_BATCH_SIZE,
+    )
+
+
+# --- the service ---------------------------------------------------------------------
+
+
+def _summary(out: pd.DataFrame, result: MatchResult) -> None:
+    blue = out[out["kind"] == "blue"]
+    result.by_status = {k: int(v) for k, v in blue["new_match_status"].value_counts().sort_index().items()}
+    counts: dict[str, int] = {}
+    for codes in blue["new_exception_codes"]:
+        if codes:
+            for code in codes.split(CODE_SEPARATOR):
+                counts[code] = counts.get(code, 0) + 1
+    result.by_code = dict(sorted(counts.items()))
+
+
+@transaction.atomic
+def invoices_match(
+    *,
+    region_prefix: str | None = None,
+    period: str | None = None,
+    invoice_line_ids: Iterable[int] | None = None,
+) -> MatchResult:
+    """Match the lines of one partition (or of the given lines and their delivery lines).
+
+    ``region_prefix``: a region code or coverage prefix (``371002``, ``371000``, ``3710``)
+    of the invoices' hospitals; ``period``: YYYY-MM (see the module docstring for what a
+    month's partition holds). No arguments: every line. Re-running changes nothing;
+    only lines whose result differs are written; lines in an approved batch never are.
+    """
+    started = time.monotonic()
+    if period is not None:
+        period_bounds(period)  # ValueError on a malformed period
+    prefix = to_prefix(region_prefix) if region_prefix else None
+    if invoice_line_ids is not None:
+        ids = sorted({int(i) for i in invoice_line_ids})
+        frames = [_load(None, None, ids[i : i + IDS_CHUNK]) for i in range(0, len(ids), IDS_CHUNK)]
+        if frames:
+            df = pd.concat(frames, ignore_index=True).drop_duplicates("id").reset_index(drop=True)
+        else:
+            df = pd.DataFrame(columns=_COLUMNS)
+    else:
+        df = _load(prefix, period, None)
+    result = MatchResult(lines_checked=len(df))
+    if df.empty:
+        result.seconds = time.monotonic() - started
+        return result
+    out = _compute(df)
+    changed = _changed(out)
+    result.frozen = int((out["frozen"] == 1).fillna(False).sum())
+    result.lines_changed = int(changed.sum())
+    _write(out.loc[changed], timezone.now())
+    _summary(out, result)
+    result.seconds = time.monotonic() - started
+    logger.info(
+        "matching region=%s period=%s checked=%s changed=%s in %.2fs",
+        prefix,
+        period,
+        result.lines_checked,
+        result.lines_changed,
+        result.seconds,
+    )
+    return result

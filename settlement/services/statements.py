@@ -1,0 +1,393 @@
+"""对账单: gather matched lines into monthly statements, let the hospital confirm them or
+dispute lines (DOMAIN.md "Flow of a purchase" 7).
+
+A statement is per hospital × distributor (the invoice's seller) × month of acceptance.
+Once a month's statement is confirmed, lines matched later go into a supplementary
+statement of the same month (``sequence`` + 1). The deadline is ``STATEMENT_CONFIRM_DAY``
+of the following month (per region, parties.policy).
+
+Only blue lines are gathered: a red line either nets into its blue line (matching) or,
+when its blue line was already in an approved batch, goes straight into a later batch as
+a negative line (settlement.services.batches).
+
+Status table: open → confirmed (``statement_confirm``). Disputing lines keeps the
+statement open; each transition and each disputed line writes a ``StatementEvent``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pandas as pd
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from parties.models import Role
+from parties.policy import policy_value
+from parties.scoping import sees_everything, user_region_prefix
+from settlement.models import (
+    ExceptionCode,
+    InvoiceKind,
+    InvoiceLine,
+    MatchStatus,
+    Statement,
+    StatementEvent,
+    StatementStatus,
+)
+from settlement.selectors.lines import frozen_line_ids_q, parse_line_key, period_bounds
+from settlement.selectors.statements import statements_visible
+from settlement.services.bulk_writes import rows_update, sqlite_has_update_from
+from settlement.services.numbering import number_block
+
+STATEMENT_KIND = "STMT"
+
+# StatementEvent.action values.
+ACTION_CREATED = "created"
+ACTION_LINES_ADDED = "lines_added"
+ACTION_CONFIRMED = "confirmed"
+ACTION_DISPUTED = "disputed"
+
+# Transition table: from → {to: action}; nothing else is allowed.
+STATEMENT_TRANSITIONS: dict[str, dict[str, str]] = {
+    StatementStatus.OPEN: {StatementStatus.CONFIRMED: ACTION_CONFIRMED},
+    StatementStatus.CONFIRMED: {},
+}
+
+# Reason codes (the API's "code") and messages, reused by tests.
+CODE_NOT_FOUND = "statement_not_found"
+CODE_NOT_ALLOWED = "statement_not_allowed"
+CODE_NOT_OPEN = "statement_not_open"
+CODE_REASON_REQUIRED = "dispute_reason_required"
+CODE_LINES_REQUIRED = "dispute_lines_required"
+CODE_LINE_NOT_ON_STATEMENT = "line_not_on_statement"
+CODE_LINE_NOT_DISPUTABLE = "line_not_disputable"
+CODE_ALREADY_DISPUTED = "line_already_disputed"
+CODE_CHANGED = "statement_changed"
+
+MSG_NOT_FOUND = _("对账单不存在 / statement not found")
+MSG_NOT_ALLOWED = _("只有该医院的用户可以确认或提出异议 / only the hospital's users may confirm or dispute")
+MSG_NOT_OPEN = _("对账单已确认，不能再提出异议 / the statement is confirmed: no more disputes")
+MSG_REASON_REQUIRED = _("请填写异议原因 / a reason is required")
+MSG_LINES_REQUIRED = _("请选择有异议的明细 / choose the disputed lines")
+MSG_LINE_NOT_ON_STATEMENT = _("明细不在此对账单上 / the line is not on this statement")
+MSG_LINE_NOT_DISPUTABLE = _("只能对已匹配的明细提出异议 / only matched lines can be disputed")
+MSG_ALREADY_DISPUTED = _("该明细已以其他原因提出异议 / the line is already disputed with another reason")
+MSG_CHANGED = _("对账单已有新增明细，请重新核对后确认 / lines were added to the statement: review it again")
+
+
+class StatementError(Exception):
+    """A refused statement action: ``code`` (constant above), bilingual message, HTTP status."""
+
+    def __init__(self, code: str, message, status: int = 400, fields: dict | None = None):
+        super().__init__(str(message))
+        self.code = code
+        self.message = str(message)
+        self.status = status
+        self.fields = fields or {}
+
+
+def statement_can_transition(from_status: str, to_status: str) -> bool:
+    return to_status in STATEMENT_TRANSITIONS.get(from_status, {})
+
+
+def deadline_for(period: str, region_code: str | None) -> dt.date:
+    """STATEMENT_CONFIRM_DAY of the month after ``period``."""
+    _start, next_month = period_bounds(period)
+    day = int(policy_value("STATEMENT_CONFIRM_DAY", region_code))
+    return next_month.replace(day=day)
+
+
+# --- building -----------------------------------------------------------------------------
+
+
+@dataclass
+class BuildResult:
+    lines_added: int = 0
+    statements_created: list[str] = field(default_factory=list)
+    statements_extended: list[str] = field(default_factory=list)
+
+
+_BUILD_LOCK_KEY = 7_301_001  # pg_advisory_xact_lock: one builder at a time
+
+
+@transaction.atomic
+def statements_build(*, region_prefix: str | None = None, period: str | None = None) -> BuildResult:
+    """Put every matched blue line without a statement onto its hospital × distributor ×
+    acceptance-month statement: the open one, or a new one (a supplementary one when that
+    month's last statement is confirmed). ``period`` filters by month of acceptance."""
+    from parties.identifiers import region_prefix as to_prefix
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_BUILD_LOCK_KEY])
+    qs = InvoiceLine.objects.filter(
+        kind=InvoiceKind.BLUE,
+        match_status=MatchStatus.MATCHED,
+        statement__isnull=True,
+        delivery_line__accepted_date__isnull=False,
+    ).exclude(frozen_line_ids_q())
+    if region_prefix:
+        qs = qs.filter(hospital__region__code__startswith=to_prefix(region_prefix))
+    if period:
+        start, end = period_bounds(period)
+        qs = qs.filter(delivery_line__accepted_date__gte=start, delivery_line__accepted_date__lt=end)
+    rows = list(
+        qs.select_for_update(of=("self",))
+        .order_by("pk")
+        .values_list("id", "hospital_id", "distributor_id", "delivery_line__accepted_date", "hospital__region_id")
+    )
+    result = BuildResult()
+    if not rows:
+        return result
+    df = pd.DataFrame.from_records(rows, columns=["id", "hospital_id", "distributor_id", "accepted", "region"])
+    df["period"] = pd.to_datetime(df["accepted"]).dt.strftime("%Y-%m")
+    groups = df[["hospital_id", "distributor_id", "period", "region"]].drop_duplicates(
+        ["hospital_id", "distributor_id", "period"]
+    )
+
+    existing = (
+        Statement.objects.select_for_update()
+        .filter(
+            hospital_id__in=groups["hospital_id"].unique().tolist(),
+            distributor_id__in=groups["distributor_id"].unique().tolist(),
+            period__in=groups["period"].unique().tolist(),
+        )
+        .order_by("pk")
+        .values_list("id", "no", "hospital_id", "distributor_id", "period", "sequence", "status")
+    )
+    last: dict[tuple, tuple] = {}
+    for sid, no, h, d, p, seq, status in existing:
+        key = (h, d, p)
+        if key not in last or seq > last[key][2]:
+            last[key] = (sid, no, seq, status)
+
+    target: dict[tuple, int] = {}
+    to_create: list[tuple] = []  # (key, sequence, region)
+    for h, d, p, region in groups.itertuples(index=False):
+        found = last.get((h, d, p))
+        if found and found[3] == StatementStatus.OPEN:
+            target[(h, d, p)] = found[0]
+            result.statements_extended.append(found[1])
+        else:
+            to_create.append(((h, d, p), found[2] + 1 if found else 0, region))
+
+    if to_create:
+        new_statements = []
+        by_year: dict[int, list] = {}
+        for item in to_create:
+            by_year.setdefault(int(item[0][2][:4]), []).append(item)
+        for year, items in sorted(by_year.items()):
+            numbers = number_block(kind=STATEMENT_KIND, year=year, count=len(items))
+            for no, ((h, d, p), seq, region) in zip(numbers, items, strict=True):
+                new_statements.append(
+                    Statement(
+                        no=no,
+                        hospital_id=h,
+                        distributor_id=d,
+                        period=p,
+                        sequence=seq,
+                        status=StatementStatus.OPEN,
+                        deadline=deadline_for(p, region),
+                    )
+                )
+        created = Statement.objects.bulk_create(new_statements)
+        if any(s.pk is None for s in created):  # a backend without RETURNING: read them back
+            ids = dict(Statement.objects.filter(no__in=[s.no for s in created]).values_list("no", "id"))
+            for s in created:
+                s.pk = s.id = ids[s.no]
+        for s in created:
+            target[(s.hospital_id, s.distributor_id, s.period)] = s.pk
+            result.statements_created.append(s.no)
+        StatementEvent.objects.bulk_create(
+            [StatementEvent(statement_id=s.pk, action=ACTION_CREATED, to_status=StatementStatus.OPEN) for s in created]
+        )
+
+    keys = list(zip(df["hospital_id"], df["distributor_id"], df["period"], strict=True))
+    df["statement_id"] = [target[k] for k in keys]
+    _assign(df[["id", "statement_id"]])
+    counts = df.groupby("statement_id").size()
+    StatementEvent.objects.bulk_create(
+        [
+            StatementEvent(statement_id=int(sid), action=ACTION_LINES_ADDED, reason=f"{int(n)}")
+            for sid, n in counts.items()
+        ]
+    )
+    result.lines_added = len(df)
+    return result
+
+
+def _assign(frame: pd.DataFrame) -> None:
+    """Set statement_id per line id with one UPDATE … FROM (settlement.services.bulk_writes)."""
+    if connection.vendor != "postgresql" and not sqlite_has_update_from():
+        objs = [InvoiceLine(id=int(i), statement_id=int(s)) for i, s in frame.itertuples(index=False)]
+        InvoiceLine.objects.bulk_update(objs, ["statement_id"], batch_size=100)
+        return
+    rows_update(
+        table=InvoiceLine._meta.db_table,
+        columns=(("id", "bigint PRIMARY KEY"), ("statement_id", "bigint")),
+        frame=frame.astype("int64"),
+        assignments="statement_id = v.statement_id",
+    )
+
+
+# --- confirming and disputing ---------------------------------------------------------------
+
+
+def _may_act(user, statement: Statement, *, on_behalf: bool) -> bool:
+    """The hospital's own users; with ``on_behalf`` (the operator's command) also admins and
+    bureau operators whose region covers the hospital. Superusers act in every role."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    if user.role == Role.HOSPITAL:
+        return user.hospital_id == statement.hospital_id
+    if not on_behalf:
+        return False
+    if sees_everything(user):
+        return True
+    if user.role == Role.BUREAU_OPERATOR:
+        prefix = user_region_prefix(user)
+        return bool(prefix) and statement.hospital.region_id.startswith(prefix)
+    return False
+
+
+def _locked_statement(*, statement_no: str, user, on_behalf: bool) -> Statement:
+    """The statement, locked; 404 when the user may not see it, 403 when they may see but not act."""
+    visible = statements_visible(user).filter(no=statement_no)
+    if on_behalf and not visible.exists():
+        visible = Statement.objects.filter(no=statement_no)  # the command's operator acts beyond page scope
+    statement = visible.select_for_update().select_related("hospital").first()
+    if statement is None:
+        raise StatementError(CODE_NOT_FOUND, MSG_NOT_FOUND, status=404)
+    if not _may_act(user, statement, on_behalf=on_behalf):
+        if on_behalf:
+            raise StatementError(CODE_NOT_FOUND, MSG_NOT_FOUND, status=404)
+        raise StatementError(CODE_NOT_ALLOWED, MSG_NOT_ALLOWED, status=403)
+    return statement
+
+
+@transaction.atomic
+def statement_confirm(
+    *,
+    statement_no: str,
+    user,
+    on_behalf: bool = False,
+    reason: str = "",
+    expected_lines: int | None = None,
+) -> Statement:
+    """The hospital confirms its statement: its matched, undisputed lines become settleable.
+
+    Idempotent: confirming a confirmed statement returns it unchanged (no second event).
+    ``expected_lines``: how many lines the confirming person saw; if matching has added
+    lines since, the confirmation is refused (409) so nobody confirms a line unseen.
+    ``on_behalf``: an operator confirms for a hospital that answered outside the system
+    (``manage.py confirm_statements``); ``reason`` is recorded.
+    """
+    statement = _locked_statement(statement_no=statement_no, user=user, on_behalf=on_behalf)
+    if statement.status == StatementStatus.CONFIRMED:
+        return statement
+    if expected_lines is not None and statement.lines.count() != int(expected_lines):
+        raise StatementError(CODE_CHANGED, MSG_CHANGED, status=409)
+    if not statement_can_transition(statement.status, StatementStatus.CONFIRMED):  # pragma: no cover - table guard
+        raise StatementError(CODE_NOT_OPEN, MSG_NOT_OPEN, status=409)
+    before = statement.status
+    statement.status = StatementStatus.CONFIRMED
+    statement.confirmed_at = timezone.now()
+    statement.confirmed_by = user
+    statement.save(update_fields=["status", "confirmed_at", "confirmed_by"])
+    StatementEvent.objects.create(
+        statement=statement,
+        user=user,
+        action=ACTION_CONFIRMED,
+        from_status=before,
+        to_status=statement.status,
+        reason=reason,
+    )
+    return statement
+
+
+def _lines_for(statement: Statement, invoice_line_ids, line_keys) -> list[InvoiceLine]:
+    wanted_ids = {int(i) for i in (invoice_line_ids or [])}
+    wanted_keys: set[tuple[str, str, int]] = set()
+    bad: list[str] = []
+    for key in line_keys or []:
+        try:
+            wanted_keys.add(parse_line_key(key))
+        except ValueError:
+            bad.append(str(key))
+    if not wanted_ids and not wanted_keys and not bad:
+        raise StatementError(CODE_LINES_REQUIRED, MSG_LINES_REQUIRED, fields={"lines": [str(MSG_LINES_REQUIRED)]})
+    q = Q(pk__in=wanted_ids)
+    for code, number, line_no in wanted_keys:
+        q |= Q(invoice_code=code, invoice_no=number, line_no=line_no)
+    lines = list(InvoiceLine.objects.select_for_update().filter(q, statement=statement).order_by("pk"))
+    found_ids = {line.pk for line in lines}
+    found_keys = {(line.invoice_code, line.invoice_no, line.line_no) for line in lines}
+    missing = [str(i) for i in sorted(wanted_ids - found_ids)] + [
+        f"{c}-{n}/{ln}" if c else f"{n}/{ln}" for c, n, ln in sorted(wanted_keys - found_keys)
+    ]
+    missing += bad
+    if missing:
+        raise StatementError(
+            CODE_LINE_NOT_ON_STATEMENT,
+            MSG_LINE_NOT_ON_STATEMENT,
+            fields={"lines": [f"{m}: {MSG_LINE_NOT_ON_STATEMENT}" for m in missing]},
+        )
+    return lines
+
+
+@transaction.atomic
+def statement_dispute(
+    *,
+    statement_no: str,
+    reason: str,
+    user,
+    invoice_line_ids: list[int] | None = None,
+    line_keys: list[str] | None = None,
+) -> list[InvoiceLine]:
+    """The hospital disputes lines of its open statement with a reason: each gets DISPUTED
+    (status exception) and keeps its statement so the distributor sees the reason. A
+    corrected invoice (red + new blue) re-enters matching.
+
+    Idempotent: disputing an already disputed line with the same reason changes nothing.
+    """
+    reason = (reason or "").strip()
+    statement = _locked_statement(statement_no=statement_no, user=user, on_behalf=False)
+    if not reason:
+        raise StatementError(CODE_REASON_REQUIRED, MSG_REASON_REQUIRED, fields={"reason": [str(MSG_REASON_REQUIRED)]})
+    lines = _lines_for(statement, invoice_line_ids, line_keys)
+    fresh = [line for line in lines if not line.dispute_reason]
+    for line in lines:
+        if line.dispute_reason and line.dispute_reason != reason:
+            raise StatementError(CODE_ALREADY_DISPUTED, MSG_ALREADY_DISPUTED, status=409)
+    if fresh and statement.status != StatementStatus.OPEN:
+        raise StatementError(CODE_NOT_OPEN, MSG_NOT_OPEN, status=409)
+    for line in fresh:
+        if line.match_status != MatchStatus.MATCHED:
+            raise StatementError(CODE_LINE_NOT_DISPUTABLE, MSG_LINE_NOT_DISPUTABLE, status=409)
+    for line in fresh:
+        codes = set(filter(None, line.exception_codes.split(";"))) | {ExceptionCode.DISPUTED.value}
+        line.dispute_reason = reason
+        line.exception_codes = ";".join(sorted(codes))
+        line.match_status = MatchStatus.EXCEPTION
+        line.matched_at = timezone.now()
+    InvoiceLine.objects.bulk_update(fresh, ["dispute_reason", "exception_codes", "match_status", "matched_at"])
+    StatementEvent.objects.bulk_create(
+        [
+            StatementEvent(
+                statement=statement,
+                user=user,
+                action=ACTION_DISPUTED,
+                from_status=MatchStatus.MATCHED,
+                to_status=MatchStatus.EXCEPTION,
+                reason=reason,
+                invoice_line=line,
+            )
+            for line in fresh
+        ]
+    )
+    return lines
