@@ -212,7 +212,13 @@ class DeliveryLine(models.Model):
 
 
 class Prepayment(models.Model):
-    """医保基金预付: PREPAYMENT_RATE of a hospital's agreed amount for an agreement year."""
+    """医保基金预付: PREPAYMENT_RATE of a hospital's agreed amount for an agreement year.
+
+    Written only by procurement.services.prepayments (and, for ``used_amount``, by batch
+    funding through it). Balance = amount − used − recovered − cleared once paid out;
+    usable by batches whose cut-off is on or after ``year_start`` until ``cleared_at``.
+    Its history is the ledger: every movement is a JournalEntry naming this row.
+    """
 
     hospital = models.ForeignKey(Hospital, on_delete=models.PROTECT, related_name="prepayments")
     year_start = models.DateField(_("协议年度开始 / year start"))
@@ -220,6 +226,12 @@ class Prepayment(models.Model):
     paid_at = models.DateTimeField(_("拨付时间 / paid at"), null=True, blank=True)
     paid_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # What batches funded from it, what was recovered (收回预付金) and what year-end clearing
+    # offset against collection orders or returned to the fund.
+    used_amount = amount_field(_("已使用 / used"), default=0)
+    recovered_amount = amount_field(_("已收回 / recovered"), default=0)
+    cleared_amount = amount_field(_("已清算 / cleared"), default=0)
+    cleared_at = models.DateTimeField(_("清算时间 / cleared at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("医保基金预付 / prepayment")
@@ -227,4 +239,19 @@ class Prepayment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["hospital", "year_start"], name="prepayment_per_hospital_year"),
             models.CheckConstraint(name="prepayment_amount_nonnegative", condition=Q(amount__gte=0)),
+            models.CheckConstraint(
+                name="prepayment_movements_nonnegative",
+                condition=Q(used_amount__gte=0, recovered_amount__gte=0, cleared_amount__gte=0),
+            ),
+            models.CheckConstraint(
+                name="prepayment_used_only_when_paid",
+                condition=Q(paid_at__isnull=False) | Q(used_amount=0, recovered_amount=0, cleared_amount=0),
+            ),
         ]
+
+    @property
+    def balance(self):
+        """Unused, unrecovered, uncleared amount (0 until paid out)."""
+        if self.paid_at is None:
+            return self.amount * 0
+        return self.amount - self.used_amount - self.recovered_amount - self.cleared_amount

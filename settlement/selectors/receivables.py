@@ -1,0 +1,154 @@
+"""Receivables (应收账款) and ageing (账龄) per distributor × hospital as of a date.
+
+What is owed: every blue line that is not reversed, whose delivery line was accepted
+(accepted_qty > 0) on or before the as-of date and which was invoiced on or before it,
+and is not paid — whatever its match status (an exception line's money is still owed).
+Its amount is the net of its red lines. A red line issued after its blue line was paid
+is owed back until a later batch nets it: it counts negative. Age = as-of − acceptance
+date (calendar days): 0-30, 31-60, 61-90, >90. The documents are judged as they are
+now (like the alert scans), with the as-of date as today.
+
+Two aggregate queries whatever the number of lines; scoped with parties.scoping.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import BigIntegerField, Case, Exists, OuterRef, QuerySet, Sum, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from interchange.money import from_fen
+from parties.models import Enterprise, Hospital
+from parties.policy import policy_value
+from parties.scoping import INVOICE_LINE, scoped
+from settlement.models import BatchLine, InvoiceKind, InvoiceLine, MatchStatus
+from settlement.models.batches import FROZEN_BATCH_STATUSES
+from settlement.services.funding import fen_of
+
+BUCKETS = ("bucket_0_30", "bucket_31_60", "bucket_61_90", "bucket_over_90")
+# bucket → (min age, max age) in days, inclusive; None = no upper bound.
+BUCKET_AGES = {"bucket_0_30": (0, 30), "bucket_31_60": (31, 60), "bucket_61_90": (61, 90), "bucket_over_90": (91, None)}
+BATCH_LINE = {"hospital": "hospital", "enterprise": "distributor"}
+
+
+def _paid(path: str = "pk"):
+    return Exists(BatchLine.objects.filter(invoice_line=OuterRef(path), paid_at__isnull=False))
+
+
+def unpaid_blue_lines(*, user, as_of: dt.date) -> QuerySet:
+    qs = InvoiceLine.objects.filter(
+        kind=InvoiceKind.BLUE,
+        delivery_line__accepted_qty__gt=0,
+        delivery_line__accepted_date__lte=as_of,
+        issued_at__lte=as_of,
+    ).exclude(match_status=MatchStatus.REVERSED)
+    return scoped(qs, user, **INVOICE_LINE).filter(~_paid())
+
+
+def unpaid_late_red_lines(*, user, as_of: dt.date) -> QuerySet:
+    """Red lines of paid blue lines that no paid batch has netted yet (owed back)."""
+    qs = InvoiceLine.objects.filter(
+        kind=InvoiceKind.RED,
+        reverses__isnull=False,
+        reverses__delivery_line__accepted_date__lte=as_of,
+        issued_at__lte=as_of,
+    ).filter(_paid("reverses_id"))
+    return scoped(qs, user, **INVOICE_LINE).filter(~_paid())
+
+
+def _bucket_sums(qs: QuerySet, *, as_of: dt.date, accepted: str, amount) -> QuerySet:
+    def when(name: str):
+        low, high = BUCKET_AGES[name]
+        cond = {f"{accepted}__lte": as_of - dt.timedelta(days=low)}
+        if high is not None:
+            cond[f"{accepted}__gte"] = as_of - dt.timedelta(days=high)
+        return Sum(Case(When(then=amount, **cond), default=Value(0), output_field=BigIntegerField()))
+
+    return qs.values("distributor_id", "hospital_id").annotate(**{b: when(b) for b in BUCKETS})
+
+
+@dataclass
+class AgeingRow:
+    distributor_credit_code: str
+    distributor_name: str
+    hospital_code: str
+    hospital_name: str
+    buckets: dict[str, Decimal]
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.buckets.values(), Decimal("0.00"))
+
+    def as_dict(self) -> dict:
+        return {
+            "distributor_credit_code": self.distributor_credit_code,
+            "distributor_name": self.distributor_name,
+            "hospital_code": self.hospital_code,
+            "hospital_name": self.hospital_name,
+            **{b: str(v) for b, v in self.buckets.items()},
+            "total": str(self.total),
+        }
+
+
+def receivables_ageing(*, user, as_of: dt.date) -> list[AgeingRow]:
+    """Per distributor × hospital: the four ageing buckets (Decimal yuan), sorted."""
+    fen: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(BUCKETS, 0))
+    blue_amount = Coalesce(fen_of("net_amount"), fen_of("amount"))
+    parts = (
+        (unpaid_blue_lines(user=user, as_of=as_of), "delivery_line__accepted_date", blue_amount),
+        (unpaid_late_red_lines(user=user, as_of=as_of), "reverses__delivery_line__accepted_date", fen_of("amount")),
+    )
+    for qs, accepted, amount in parts:
+        for row in _bucket_sums(qs, as_of=as_of, accepted=accepted, amount=amount):
+            key = (row["distributor_id"], row["hospital_id"])
+            for b in BUCKETS:
+                fen[key][b] += int(row[b] or 0)
+    if not fen:
+        return []
+    names_d = dict(Enterprise.objects.filter(credit_code__in={k[0] for k in fen}).values_list("credit_code", "name"))
+    names_h = dict(Hospital.objects.filter(code__in={k[1] for k in fen}).values_list("code", "name"))
+    return [
+        AgeingRow(d, names_d.get(d, ""), h, names_h.get(h, ""), {b: from_fen(v) for b, v in buckets.items()})
+        for (d, h), buckets in sorted(fen.items())
+        if any(buckets.values())
+    ]
+
+
+def ageing_totals(rows: list[AgeingRow]) -> dict[str, Decimal]:
+    totals = dict.fromkeys(BUCKETS, Decimal("0.00"))
+    for r in rows:
+        for b in BUCKETS:
+            totals[b] += r.buckets[b]
+    totals["total"] = sum((totals[b] for b in BUCKETS), Decimal("0.00"))
+    return totals
+
+
+def expected_pay_dates(*, user, limit: int = 200) -> list[dict]:
+    """Unpaid lines in an approved batch with the day the money is expected:
+    approval date + BANK_PAYMENT_DAYS (the bank's execution time), oldest due first."""
+    lines = scoped(
+        BatchLine.objects.filter(live=True, paid_at__isnull=True, batch__status__in=FROZEN_BATCH_STATUSES),
+        user,
+        **BATCH_LINE,
+    ).select_related("batch", "invoice_line")
+    out = []
+    for line in lines.order_by("due_date", "pk")[:limit]:
+        approved = timezone.localtime(line.batch.approved_at).date() if line.batch.approved_at else None
+        days = int(policy_value("BANK_PAYMENT_DAYS", line.batch.region_id))
+        out.append(
+            {
+                "batch_no": line.batch.no,
+                "invoice_no": line.invoice_line.display_no,
+                "line_no": line.invoice_line.line_no,
+                "hospital_code": line.hospital_id,
+                "amount": line.amount,
+                "due_date": line.due_date,
+                "expected_pay_date": approved + dt.timedelta(days=days) if approved else None,
+            }
+        )
+    return out

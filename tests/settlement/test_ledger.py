@@ -1,0 +1,110 @@
+"""The ledger: balanced entries for every movement, immutability, verify_ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db import DatabaseError, connection, transaction
+
+from settlement.models import Account, BatchLine, JournalEntry, JournalLine
+from settlement.models.ledger import install_immutability_triggers
+from settlement.services import ledger as ledger_service
+from settlement.services.batches import batch_approve, batch_create, batch_submit
+from settlement.services.collections import collection_pay
+from settlement.services.ledger import LedgerError, Leg, journal_post, journal_reverse, ledger_verify
+from tests.factories import EnterpriseFactory, FundAllocationFactory, HospitalFactory, batch_staff, settleable_line
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def approved():
+    staff = batch_staff()
+    hospital = HospitalFactory()
+    settleable_line(hospital, EnterpriseFactory(), amount="100.00")
+    FundAllocationFactory(hospital=hospital, period="2026-09", amount=Decimal("60.00"))
+    batch = batch_create(region_code="371000", cutoff=dt.date(2026, 9, 30), user=staff[1])
+    batch_submit(batch_no=batch.no, user=staff[1])
+    return staff, batch_approve(batch_no=batch.no, user=staff[2]), hospital
+
+
+def balance(account, **party):
+    lines = JournalLine.objects.filter(account=account, **party)
+    return sum(x.debit - x.credit for x in lines)
+
+
+def test_approval_posts_allocation_and_funding_entries_that_balance(approved):
+    staff, batch, hospital = approved
+    kinds = sorted(JournalEntry.objects.values_list("kind", flat=True))
+    assert kinds == ["allocation", "batch_funded"]
+    assert balance(Account.ALLOCATION, hospital=hospital) == Decimal("0.00")  # 60 recognised, 60 deducted
+    assert balance(Account.COLLECTION, hospital=hospital) == Decimal("40.00")
+    assert balance(Account.PAYABLE) == Decimal("-100.00")
+    collection_pay(collection_no=batch.collections.get().no, user=staff[1], bank_ref="HB1")
+    assert balance(Account.COLLECTION, hospital=hospital) == Decimal("0.00")
+    assert ledger_verify() == []
+
+
+def test_an_unbalanced_entry_is_refused():
+    with pytest.raises(LedgerError):
+        journal_post(key="x", kind="reversal", legs=[Leg(Account.BANK, 100), Leg(Account.PAYABLE, -99)])
+    assert not JournalEntry.objects.exists()
+
+
+def test_posting_twice_under_one_key_posts_once_and_reversal_mirrors():
+    legs = [Leg(Account.BANK, 100), Leg(Account.EXPENSE, -100)]
+    first = journal_post(key="k1", kind="reversal", legs=legs)
+    assert journal_post(key="k1", kind="reversal", legs=legs) == first
+    rev = journal_reverse(key="k1", user=None, reason="更正")
+    assert rev.reverses == first
+    assert balance(Account.BANK) == 0 and JournalLine.objects.count() == 4
+
+
+def test_entries_and_lines_are_immutable_in_the_models(approved):
+    entry = JournalEntry.objects.first()
+    line = JournalLine.objects.first()
+    for action in (entry.save, entry.delete, line.save, line.delete):
+        with pytest.raises(PermissionError):
+            action()
+    with pytest.raises(PermissionError):
+        JournalLine.objects.filter(pk=line.pk).update(debit=0)
+    with pytest.raises(PermissionError):
+        JournalEntry.objects.all().delete()
+
+
+@pytest.mark.postgres
+def test_postgres_trigger_refuses_raw_updates_and_deletes(approved):
+    assert install_immutability_triggers(connection)
+    line = JournalLine.objects.first()
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE settlement_journalline SET debit = debit + 1 WHERE id = %s", [line.pk])
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM settlement_journalentry")
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE settlement_batchline SET deducted_amount = 0")
+
+
+def test_verify_ledger_command_exits_1_listing_broken_invariants(approved, capsys):
+    call_command("verify_ledger")
+    assert "OK" in capsys.readouterr().out
+    # break the books: an unbalanced entry and a line paid without its instruction
+    entry = JournalEntry.objects.create(key="broken", kind="reversal")
+    JournalLine.objects.bulk_create([JournalLine(entry=entry, account=Account.BANK, debit=Decimal("1.00"))])
+    BatchLine.objects.filter(batch=approved[1]).update(paid_at=dt.datetime(2026, 10, 1, tzinfo=dt.UTC))
+    with pytest.raises(SystemExit) as exc:
+        call_command("verify_ledger")
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert ledger_service.UNBALANCED_ENTRY in err and ledger_service.INSTRUCTION_AMOUNT_MISMATCH in err
+    assert ledger_service.RECEIVABLE_MISMATCH in err
+
+
+def test_verify_catches_deductions_above_the_allocation(approved):
+    from settlement.models import FundAllocation
+
+    FundAllocation.objects.update(amount=Decimal("10.00"))
+    codes = {v.code for v in ledger_verify()}
+    assert ledger_service.DEDUCTION_EXCEEDS_ALLOCATION in codes
