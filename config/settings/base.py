@@ -44,6 +44,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "parties.middleware.SecurityEventMiddleware",  # every 403 → security log + SecurityEvent
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into a refusal.
@@ -64,6 +65,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "parties.web.context.shell",  # menu and unread-notification count of base.html
             ],
         },
     },
@@ -104,6 +106,7 @@ AXES_FAILURE_LIMIT = int(env("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = float(env("AXES_COOLOFF_HOURS", "1"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "parties.web.views.lockout_response"  # bilingual page; error shape under /api/
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("简体中文")), ("en", _("English"))]
@@ -141,6 +144,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several components have a "kind"/"status" field with different choices: name each set.
+    "ENUM_NAME_OVERRIDES": {
+        "InvoiceKindEnum": "settlement.models.invoices.InvoiceKind",
+        "AlertKindEnum": "settlement.models.alerts.AlertKind",
+        "AlertStatusEnum": "settlement.models.alerts.AlertStatus",
+        "StatementStatusEnum": "settlement.models.statements.StatementStatus",
+    },
 }
 
 # Celery: eager (inline) by default so the embedded setup needs no broker.
@@ -151,6 +161,14 @@ CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", "")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A message whose worker died unacknowledged goes back to the queue after this many
+# seconds (Redis broker); tasks are idempotent, so redelivery is safe.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(env("CELERY_VISIBILITY_TIMEOUT", "3600")),
+    # How often a worker sweeps for such messages: every interval × throttle seconds.
+    "unacked_restore_interval": int(env("CELERY_RESTORE_INTERVAL", "10")),
+    "unacked_restore_throttle": int(env("CELERY_RESTORE_THROTTLE", "10")),
+}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict = {}  # filled by the apps' schedules (config/schedule.py)
 
@@ -166,7 +184,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
-        "security": {"handlers": ["console"], "level": "INFO"},
+        "security": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.security": {"handlers": ["console"], "level": "WARNING"},
         "axes": {"handlers": ["console"], "level": "WARNING"},
     },
@@ -185,6 +203,8 @@ POLICY = {
     "RECEIPT_CONFIRM_DAYS": 5,
     "STATEMENT_CONFIRM_DAY": 5,
     "COLLECTION_TERM_DAYS": 15,
+    # Days from batch approval to the bank executing its instructions (expected pay date shown to enterprises).
+    "BANK_PAYMENT_DAYS": 1,
     "SUPPLY_DELAY_HOURS": 48,
     # 医保办函〔2024〕101号: prepay at least 30% of the annual agreed amount.
     "PREPAYMENT_RATE": Decimal("0.30"),
@@ -204,3 +224,4 @@ POLICY = {
 # region_code → {name: value}; the most specific covering region wins (parties.policy).
 # Example: {"371000": {"PAYMENT_TERM_RULE": "end_of_next_month", "PREPAYMENT_RATE": Decimal("0.50")}}
 POLICY_REGION_OVERRIDES: dict[str, dict] = {}
+from config.schedule import CELERY_BEAT_SCHEDULE  # noqa: E402,F401
