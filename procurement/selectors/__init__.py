@@ -1,0 +1,1 @@
+"""Reads of procurement that more than one caller needs (one module per topic)."""
