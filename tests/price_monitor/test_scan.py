@@ -1,0 +1,148 @@
+"""The scan end to end: database → observations → rules → alerts (one per subject and month)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from price_monitor.services.scan import prices_scan
+from settlement.models import Alert, AlertEvent
+from tests.factories import (
+    AwardFactory,
+    HospitalFactory,
+    OrderLineFactory,
+    ProductFactory,
+    ReferencePriceFactory,
+    RegionFactory,
+    at,
+)
+
+pytestmark = pytest.mark.django_db
+AS_OF = dt.date(2026, 10, 1)
+
+
+@pytest.fixture
+def province():
+    return RegionFactory(code="370000")
+
+
+def test_scan_raises_price_above_award_with_evidence(province):
+    # given an award of 10 and an order line at 10.5 in September
+    award = AwardFactory(supply_region=province, award_price=Decimal("10.0000"))
+    line = OrderLineFactory(product=award.product, unit_price=Decimal("10.5000"), qty=4)
+    # when September is scanned
+    [result] = prices_scan(period="2026-09", as_of=AS_OF)
+    # then one high alert about hospital/product carries the evidence
+    alert = Alert.objects.get(kind="PRICE_ABOVE_AWARD")
+    assert result.findings["PRICE_ABOVE_AWARD"] == 1 and result.order_lines == 1
+    assert alert.subject_key == f"{line.hospital_id}/{award.product_id}"
+    assert (alert.severity, alert.period, alert.status) == ("high", "2026-09", "open")
+    assert (alert.value, alert.threshold) == (Decimal("10.5000"), Decimal("10.0000"))
+    assert alert.evidence["order_lines"] == [f"{line.order_no}/1"]
+    assert alert.evidence["excess_amount"] == "2.0000"
+    assert alert.enterprise_code == line.distributor_id
+    assert alert.region_code == "371002" and alert.hospital_code == line.hospital_id
+
+
+def test_rescan_updates_instead_of_duplicating_and_resolves_when_cleared(province):
+    award = AwardFactory(supply_region=province, award_price=Decimal("10.0000"))
+    line = OrderLineFactory(product=award.product, unit_price=Decimal("10.5000"))
+    prices_scan(period="2026-09", as_of=AS_OF)
+    # when scanned again
+    prices_scan(period="2026-09", as_of=AS_OF)
+    assert Alert.objects.filter(kind="PRICE_ABOVE_AWARD").count() == 1
+    # and the offending line disappears (e.g. corrected at the source) before a third scan
+    line.delete()
+    prices_scan(period="2026-09", as_of=AS_OF)
+    alert = Alert.objects.get(kind="PRICE_ABOVE_AWARD")
+    assert alert.status == "resolved"
+    assert AlertEvent.objects.filter(alert=alert, action="resolved").exists()
+
+
+def test_scan_runs_every_rule_kind(province):
+    # given a world where each rule fires once
+    city = RegionFactory(code="371000", parent=province)
+    product = ProductFactory()
+    AwardFactory(product=product, supply_region=province, award_price=Decimal("10.0000"))
+    ReferencePriceFactory(product=product, region=province, price=Decimal("11.0000"))  # listing
+    ReferencePriceFactory(product=product, region=province, source="national_min", price=Decimal("5.0000"))
+    hv = ProductFactory()
+    ReferencePriceFactory(product=hv, region=province, price=Decimal("1200.0000"))
+    ReferencePriceFactory(product=hv, region=city, source="retail", price=Decimal("1300.0000"))
+    # September: four hospitals at 10 and a fifth at 12.5 (above award and listing, and an
+    # outlier: MAD = 0, 12.5 > 1.10 × 10); the spike is a second product, 10 in August → 13
+    for _ in range(4):
+        OrderLineFactory(product=product, unit_price=Decimal("10.0000"), hospital=HospitalFactory())
+    OrderLineFactory(product=product, unit_price=Decimal("12.5000"), hospital=HospitalFactory())
+    spiky = ProductFactory()
+    OrderLineFactory(product=spiky, unit_price=Decimal("10.0000"), ordered_at=at("2026-08-20"))
+    OrderLineFactory(product=spiky, unit_price=Decimal("13.0000"))
+    # when scanned
+    [result] = prices_scan(period="2026-09", as_of=AS_OF)
+    # then every kind has its finding
+    kinds = set(Alert.objects.values_list("kind", flat=True))
+    assert kinds == {
+        "PRICE_ABOVE_AWARD",
+        "PRICE_ABOVE_LISTING",
+        "LISTING_ABOVE_REFERENCE",
+        "PRICE_SPIKE",
+        "PRICE_OUTLIER",
+        "RETAIL_ABOVE_LISTING",
+    }
+    assert Alert.objects.get(kind="LISTING_ABOVE_REFERENCE").period == ""
+    assert Alert.objects.get(kind="PRICE_SPIKE").subject_key == f"{spiky.code}/371002"
+    assert result.findings["PRICE_OUTLIER"] == 1
+
+
+def test_scan_of_a_region_leaves_other_regions_alone(province):
+    award = AwardFactory(supply_region=province, award_price=Decimal("10.0000"))
+    other = HospitalFactory(region=RegionFactory(code="371302"))
+    OrderLineFactory(product=award.product, unit_price=Decimal("11.0000"))
+    OrderLineFactory(product=award.product, unit_price=Decimal("11.0000"), hospital=other)
+    # when only Weihai (371000) is scanned
+    prices_scan(period="2026-09", region_code="371000", as_of=AS_OF)
+    # then only its hospital has an alert
+    assert list(Alert.objects.values_list("region_code", flat=True)) == ["371002"]
+
+
+def test_scan_prices_command(province):
+    award = AwardFactory(supply_region=province, award_price=Decimal("10.0000"))
+    OrderLineFactory(product=award.product, unit_price=Decimal("11.0000"))
+    out = StringIO()
+    call_command("scan_prices", "--period", "2026-09", "--region", "370000", "--as-of", "2026-10-01", stdout=out)
+    assert "PRICE_ABOVE_AWARD=1" in out.getvalue()
+    assert Alert.objects.filter(kind="PRICE_ABOVE_AWARD").count() == 1
+
+
+@pytest.mark.parametrize("args", [["--period", "2026-9"], ["--period", "2026-09", "--region", "37"]])
+def test_scan_prices_command_refuses_bad_input(args):
+    with pytest.raises(CommandError):
+        call_command("scan_prices", *args, stdout=StringIO())
+
+
+def test_daily_task_scans_current_month(province, monkeypatch):
+    from price_monitor import tasks
+
+    award = AwardFactory(supply_region=province, award_price=Decimal("10.0000"))
+    OrderLineFactory(product=award.product, unit_price=Decimal("11.0000"))
+    # when the beat task runs on 2026-09-20 (eager Celery) — twice, as a retry would
+    summary = tasks.price_scan_daily(today="2026-09-20")
+    tasks.price_scan_daily(today="2026-09-20")
+    assert summary["periods"] == ["2026-09"]
+    assert Alert.objects.filter(kind="PRICE_ABOVE_AWARD", period="2026-09").count() == 1
+    # and the province's index is stored (one month: the base, 100)
+    from price_monitor.models import PriceIndex
+
+    assert list(PriceIndex.objects.values_list("region_code", "category", "period", "value")) == [
+        ("370000", "drug", "2026-09", Decimal("100.0000"))
+    ]
+
+
+def test_daily_task_early_in_a_month_rescans_the_previous_one(province):
+    from price_monitor import tasks
+
+    assert tasks.price_scan_daily(today="2026-10-03")["periods"] == ["2026-09", "2026-10"]
