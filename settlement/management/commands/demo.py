@@ -167,12 +167,15 @@ class Command(BaseCommand):
                     ok = i.no != failed
                     w.writerow([i.no, i.distributor_id, f"{i.amount:.2f}", "success" if ok else "failed", now, f"BR{i.no}" if ok else ""])
 
-        first = out_dir / "payment_confirmations.csv"
+        # Outside the data folder: import_dir would otherwise take it as an input table next run.
+        bank_dir = out_dir.parent / f"{out_dir.name}_bank"
+        bank_dir.mkdir(parents=True, exist_ok=True)
+        first = bank_dir / "payment_confirmations.csv"
         write(first, instructions, failed_no)
         self.quiet("import_payment_confirmations", str(first), user=user.username)
         if failed_no:
             new = instruction_reissue(instruction_no=failed_no, user=user, reason="收款账户信息已核实更正 / payee bank details corrected")
-            second = out_dir / "payment_confirmations_reissue.csv"
+            second = bank_dir / "payment_confirmations_reissue.csv"
             write(second, [new], None)
             self.quiet("import_payment_confirmations", str(second), user=user.username)
         return failed_no
