@@ -126,9 +126,12 @@ class OrderLine(models.Model):
 
     order_no = models.CharField(_("订单编号 / order no"), max_length=40)
     line_no = models.PositiveIntegerField(_("订单明细号 / line no"))
-    hospital = models.ForeignKey(Hospital, on_delete=models.PROTECT, related_name="order_lines")
-    distributor = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="order_lines")
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="order_lines")
+    # Bulk table: every index costs on each imported row. The FKs' own indexes (and the
+    # varchar_pattern_ops twins PostgreSQL gets for text keys) are replaced by the
+    # composite indexes in Meta, which serve the same look-ups.
+    hospital = models.ForeignKey(Hospital, on_delete=models.PROTECT, related_name="order_lines", db_index=False)
+    distributor = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="order_lines", db_index=False)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="order_lines", db_index=False)
     qty = models.IntegerField(_("采购数量 / quantity"))  # packages
     unit_price = unit_price_field(_("采购单价 / unit price"))
     ordered_at = models.DateTimeField(_("下单时间 / ordered at"))
@@ -143,7 +146,11 @@ class OrderLine(models.Model):
             models.CheckConstraint(name="order_line_no_positive", condition=Q(line_no__gt=0)),
             models.CheckConstraint(name="order_price_nonnegative", condition=Q(unit_price__gte=0)),
         ]
-        indexes = [models.Index(fields=["hospital", "order_date"]), models.Index(fields=["product", "order_date"])]
+        indexes = [
+            models.Index(fields=["hospital", "order_date"]),
+            models.Index(fields=["product", "order_date"]),
+            models.Index(fields=["distributor", "order_date"]),
+        ]
 
     @property
     def key(self) -> str:
@@ -173,7 +180,7 @@ class DeliveryLine(models.Model):
     accepted_date = models.DateField(_("验收日期 / acceptance date"), null=True, blank=True, db_index=True)
     reject_reason = models.CharField(_("拒收原因 / reject reason"), max_length=500, blank=True, default="")
     received_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
 
     class Meta:

@@ -242,3 +242,105 @@ def enterprise_user(enterprise: Enterprise, **kw) -> User:
 
 def bureau_user(bureau: Bureau, role: str = Role.BUREAU_OPERATOR, **kw) -> User:
     return UserFactory(role=role, bureau=bureau, **kw)
+
+
+# --- statements (receipts, matching and statements feature) ---------------------------
+
+
+class StatementFactory(factory.django.DjangoModelFactory):
+    """An open 对账单 of one hospital × distributor × month of acceptance."""
+
+    class Meta:
+        model = "settlement.Statement"
+
+    no = factory.Sequence(lambda n: f"STMT2026{n + 900001:06d}")
+    hospital = factory.SubFactory(HospitalFactory)
+    distributor = factory.SubFactory(EnterpriseFactory)
+    period = "2026-09"
+    sequence = 0
+    status = "open"
+    deadline = dt.date(2026, 10, 5)
+
+
+# --- settlement batches, payments, prepayments (batches feature) ------------------------
+
+
+def confirmed_statement(hospital, distributor, period: str = "2026-09"):
+    """The confirmed statement of a hospital × distributor × month (created once)."""
+    from django.utils import timezone
+
+    from settlement.models import Statement
+
+    statement, _ = Statement.objects.get_or_create(
+        hospital=hospital,
+        distributor=distributor,
+        period=period,
+        sequence=0,
+        defaults={
+            "no": f"ST{hospital.code}{distributor.credit_code[-6:]}{period.replace('-', '')}",
+            "status": "confirmed",
+            "deadline": dt.date(int(period[:4]) + (period[5:] == "12"), int(period[5:]) % 12 + 1, 5),
+            "confirmed_at": timezone.now(),
+        },
+    )
+    return statement
+
+
+class ConfirmedInvoiceLineFactory(InvoiceLineFactory):
+    """A settleable blue line (the matching feature's contract): match_status matched, on
+    a confirmed statement. Pass ``delivery_line__order_line__hospital=…`` and
+    ``…__distributor=…`` to choose the parties, ``amount``/``qty`` for the money."""
+
+    match_status = "matched"
+    net_qty = factory.LazyAttribute(lambda o: o.qty)
+    net_amount = factory.LazyAttribute(lambda o: o.amount)
+    statement = factory.LazyAttribute(
+        lambda o: confirmed_statement(o.hospital, o.distributor, o.delivery_line.accepted_date.strftime("%Y-%m"))
+    )
+
+
+def red_line_for(blue: InvoiceLine, *, qty: int | None = None, issued_at: dt.date | None = None, **kw) -> InvoiceLine:
+    """A red (reversal) line of ``blue``: ``qty`` packages back (default all), linked by ``reverses``."""
+    back = qty if qty is not None else blue.qty
+    amount = -(Decimal(back) * blue.unit_price).quantize(Decimal("0.01"))
+    return InvoiceLine.objects.create(
+        invoice_code="",
+        invoice_no=kw.pop("invoice_no", f"{27370000000000000000 + InvoiceLine.objects.count() + 1}"),
+        line_no=1,
+        kind="red",
+        original_invoice_no=blue.invoice_no,
+        distributor=blue.distributor,
+        hospital=blue.hospital,
+        delivery_no=blue.delivery_no,
+        delivery_line_no=blue.delivery_line_no,
+        delivery_line=blue.delivery_line,
+        qty=-back,
+        unit_price=blue.unit_price,
+        amount=amount,
+        tax_rate=blue.tax_rate,
+        issued_at=issued_at or blue.issued_at,
+        reverses=blue,
+        **kw,
+    )
+
+
+def batch_staff(region_code: str = "371000"):
+    """(bureau, operator, approver, second approver) of a bureau of ``region_code``."""
+    bureau = BureauFactory(region=RegionFactory(code=region_code))
+    return (
+        bureau,
+        bureau_user(bureau, Role.BUREAU_OPERATOR),
+        bureau_user(bureau, Role.BUREAU_APPROVER),
+        bureau_user(bureau, Role.BUREAU_APPROVER),
+    )
+
+
+def settleable_line(hospital, distributor, *, amount: str = "100.00", accepted: str = "2026-09-02", **kw) -> InvoiceLine:
+    """A confirmed, matched blue line of ``amount`` yuan (qty 1) accepted on ``accepted``."""
+    price = Decimal(amount)
+    order = OrderLineFactory(hospital=hospital, distributor=distributor, qty=1, unit_price=price,
+                             ordered_at=at(accepted, 8) - dt.timedelta(days=2))
+    delivery = DeliveryLineFactory(order_line=order, qty=1, delivered_at=at(accepted, 8) - dt.timedelta(days=1),
+                                   accepted_qty=1, rejected_qty=0, received_at=at(accepted, 11),
+                                   accepted_date=dt.date.fromisoformat(accepted))
+    return ConfirmedInvoiceLineFactory(delivery_line=delivery, qty=1, unit_price=price, amount=price, **kw)

@@ -142,7 +142,7 @@ class Alert(models.Model):
             ),
             models.CheckConstraint(
                 name="alert_verdict_only_on_price_kinds",
-                condition=~Q(status__in=["confirmed", "dismissed"]) | Q(kind__in=[k.value for k in PRICE_KINDS]),
+                condition=~Q(status__in=["confirmed", "dismissed"]) | Q(kind__in=sorted(k.value for k in PRICE_KINDS)),
             ),
             models.CheckConstraint(
                 name="alert_resolved_has_when", condition=~Q(status="resolved") | Q(resolved_at__isnull=False)

@@ -51,8 +51,10 @@ class InvoiceLine(models.Model):
     kind = models.CharField(_("发票类型 / kind"), max_length=4, choices=InvoiceKind.choices)
     original_invoice_code = models.CharField(_("原蓝字发票代码 / original invoice code"), max_length=12, blank=True, default="")
     original_invoice_no = models.CharField(_("原蓝字发票号码 / original invoice no"), max_length=20, blank=True, default="")
-    distributor = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="invoice_lines")
-    hospital = models.ForeignKey(Hospital, on_delete=models.PROTECT, related_name="invoice_lines")
+    # Served by the (hospital|distributor, match_status) indexes below; no separate FK indexes
+    # on this bulk table (each index is paid for on every imported row).
+    distributor = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="invoice_lines", db_index=False)
+    hospital = models.ForeignKey(Hospital, on_delete=models.PROTECT, related_name="invoice_lines", db_index=False)
     delivery_no = models.CharField(_("配送单号 / delivery no"), max_length=40)
     delivery_line_no = models.PositiveIntegerField(_("配送明细号 / delivery line no"))
     delivery_line = models.ForeignKey(
