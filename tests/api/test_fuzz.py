@@ -100,7 +100,22 @@ def server_errors():
 
 
 @pytest.fixture
-def fuzz_world(db, settings):
+def keep_test_connection():
+    """The WSGI app is called directly (not through Django's test client), so its
+    request_started/finished handlers would close the test's database connection (and
+    with it the test transaction on PostgreSQL). Disconnect them, as the test client does."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def fuzz_world(db, settings, keep_test_connection):
     """The scoping world, one token per role, and the keys the fuzzer may use in paths."""
     from rest_framework.authtoken.models import Token
 
