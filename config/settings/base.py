@@ -170,7 +170,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": int(env("CELERY_RESTORE_THROTTLE", "10")),
 }
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}  # filled by the apps' schedules (config/schedule.py)
+# Beat schedule (daily alert and price scans, monthly agreement progress) is declared in code:
+from config.schedule import CELERY_BEAT_SCHEDULE  # noqa: E402,F401
 
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "jicai@localhost")
@@ -224,4 +225,3 @@ POLICY = {
 # region_code → {name: value}; the most specific covering region wins (parties.policy).
 # Example: {"371000": {"PAYMENT_TERM_RULE": "end_of_next_month", "PREPAYMENT_RATE": Decimal("0.50")}}
 POLICY_REGION_OVERRIDES: dict[str, dict] = {}
-from config.schedule import CELERY_BEAT_SCHEDULE  # noqa: E402,F401
