@@ -54,6 +54,39 @@ def updated_changes(changes: list[dict], fields: dict[str, str]) -> list[tuple[s
     return [(c["key"], {fields.get(col, col): v for col, v in c["changes"].items()}) for c in changes]
 
 
+def _upsert(
+    model,
+    *,
+    create: pd.DataFrame,
+    update: pd.DataFrame,
+    changes: list[dict],
+    source: str,
+    user: User | None,
+    rows_of,
+    update_fields: list[str],
+    fields: dict[str, str],
+    key: str,
+) -> tuple[int, int]:
+    """Bulk-create ``rows_of(create)``, bulk-update ``rows_of(update)`` (``update_fields``) and
+    audit both (``fields`` maps column → model field, ``key`` names the new rows)."""
+    for frame, write in ((create, "create"), (update, "update")):
+        if frame.empty:
+            continue
+        rows = rows_of(frame)
+        if write == "create":
+            bulk_create_frame(model, rows)
+        else:
+            bulk_update_frame(model, rows, update_fields)
+    audit_entries_create(
+        model=model._meta.label,
+        created=created_changes(create, fields, key),
+        updated=updated_changes(changes, fields),
+        source=source,
+        user=user,
+    )
+    return len(create), len(update)
+
+
 def _as_text(s: pd.Series) -> pd.Series:
     from interchange.loaders.base import display
 
@@ -107,24 +140,20 @@ ENTERPRISE_FIELDS = {"name": "name", "role": "role", "bank_name": "bank_name", "
 def enterprises_upsert(
     *, create: pd.DataFrame, update: pd.DataFrame, changes: list[dict], source: str, user: User | None
 ) -> tuple[int, int]:
-    for frame, write in ((create, "create"), (update, "update")):
-        if frame.empty:
-            continue
-        rows = pd.DataFrame(
-            {"credit_code": frame["credit_code"], **{f: frame[c] for c, f in ENTERPRISE_FIELDS.items()}}
-        )
-        if write == "create":
-            bulk_create_frame(Enterprise, rows)
-        else:
-            bulk_update_frame(Enterprise, rows, list(ENTERPRISE_FIELDS.values()))
-    audit_entries_create(
-        model=Enterprise._meta.label,
-        created=created_changes(create, ENTERPRISE_FIELDS, "credit_code"),
-        updated=updated_changes(changes, ENTERPRISE_FIELDS),
+    return _upsert(
+        Enterprise,
+        create=create,
+        update=update,
+        changes=changes,
         source=source,
         user=user,
+        rows_of=lambda frame: pd.DataFrame(
+            {"credit_code": frame["credit_code"], **{f: frame[c] for c, f in ENTERPRISE_FIELDS.items()}}
+        ),
+        update_fields=list(ENTERPRISE_FIELDS.values()),
+        fields=ENTERPRISE_FIELDS,
+        key="credit_code",
     )
-    return len(create), len(update)
 
 
 HOSPITAL_FIELDS = {"name": "name", "region_code": "region", "level": "level", "ownership": "ownership"}
@@ -134,10 +163,14 @@ HOSPITAL_FIELDS = {"name": "name", "region_code": "region", "level": "level", "o
 def hospitals_upsert(
     *, create: pd.DataFrame, update: pd.DataFrame, changes: list[dict], source: str, user: User | None
 ) -> tuple[int, int]:
-    for frame, write in ((create, "create"), (update, "update")):
-        if frame.empty:
-            continue
-        rows = pd.DataFrame(
+    return _upsert(
+        Hospital,
+        create=create,
+        update=update,
+        changes=changes,
+        source=source,
+        user=user,
+        rows_of=lambda frame: pd.DataFrame(
             {
                 "code": frame["hospital_code"],
                 "name": frame["name"],
@@ -145,16 +178,8 @@ def hospitals_upsert(
                 "level": frame["level"],
                 "ownership": frame["ownership"],
             }
-        )
-        if write == "create":
-            bulk_create_frame(Hospital, rows)
-        else:
-            bulk_update_frame(Hospital, rows, ["name", "region", "level", "ownership"])
-    audit_entries_create(
-        model=Hospital._meta.label,
-        created=created_changes(create, HOSPITAL_FIELDS, "hospital_code"),
-        updated=updated_changes(changes, HOSPITAL_FIELDS),
-        source=source,
-        user=user,
+        ),
+        update_fields=["name", "region", "level", "ownership"],
+        fields=HOSPITAL_FIELDS,
+        key="hospital_code",
     )
-    return len(create), len(update)

@@ -247,46 +247,96 @@ def _worst_lines(lines: pd.DataFrame, *, excess: pd.Series) -> pd.DataFrame:
     return out.sort_values(keys, kind="stable")
 
 
+def _worst_above(lines: pd.DataFrame, ref_col: str) -> pd.DataFrame:
+    """The order lines priced above ``lines[ref_col]``, reduced by ``_worst_lines`` (empty if none)."""
+    lines = lines[lines["price_units"] > lines[ref_col]]
+    if lines.empty:
+        return lines
+    return _worst_lines(lines, excess=lines["price_units"] - lines[ref_col])
+
+
+def _above_tolerance(m: pd.DataFrame, name: str, value_col: str, ref_col: str, policy: PolicyLookup) -> pd.DataFrame:
+    """Rows of ``m`` with ``value_col`` > ``ref_col`` × (1 + policy ratio ``name`` of the row's
+    region), exact; the ratio is kept as ``_num`` / ``_den``."""
+    num, den = policy_fractions(name, m["region_code"], policy)
+    fire = m[value_col].to_numpy() * den > m[ref_col].to_numpy() * (den + num)
+    return m.assign(_num=num, _den=den)[fire]
+
+
+def _hospital_product_finding(r: dict, kind: str, *, period: str, **kw) -> dict:
+    """A finding on one (hospital, product) of a worst-line / hospital-median record ``r``."""
+    return _finding(
+        subject_type=HOSPITAL_PRODUCT,
+        subject_key=f"{r['hospital_code']}/{r['product_code']}",
+        severity=SEVERITY[kind],
+        region_code=r["region_code"],
+        period=period,
+        **kw,
+        hospital_code=r["hospital_code"],
+        enterprise_code=r["enterprise_code"],
+    )
+
+
+def _product_region_finding(r: dict, kind: str, **kw) -> dict:
+    """A finding on one (product, region) of record ``r``."""
+    return _finding(
+        subject_type=PRODUCT_REGION,
+        subject_key=f"{r['product_code']}/{r['region_code']}",
+        severity=SEVERITY[kind],
+        region_code=r["region_code"],
+        **kw,
+    )
+
+
+def _order_price_finding(r: dict, kind: str, *, period: str, ref: int, zh: str, en: str, evidence: dict) -> dict:
+    """An order-line finding (award / listing): the worst line's price against ``ref``, the
+    group's line counts in the message, ``evidence`` followed by the counts and line ids."""
+    price = int(r["price_units"])
+    return _hospital_product_finding(
+        r,
+        kind,
+        period=period,
+        value=price_dec(price),
+        threshold=price_dec(ref),
+        message=(
+            f"{r['hospital_code']} 采购 {r['product_code']} 单价 {price_dec(price)} 元高于{zh} {price_dec(ref)} 元"
+            f"（{r['lines']} 行） / order price {price_dec(price)} above the {en} {price_dec(ref)}"
+            f" ({r['lines']} lines)"
+        ),
+        evidence={
+            **evidence,
+            "lines": int(r["lines"]),
+            "qty": int(r["total_qty"]),
+            "excess_amount": str(price_dec(int(r["excess_amount_units"]))),
+            "order_line_ids": [int(i) for i in r["source_ids"]],
+        },
+    )
+
+
 # --------------------------------------------------------------------------- rules
 
 
 def rule_price_above_award(orders: pd.DataFrame, awards: pd.DataFrame, *, period: str) -> list[dict]:
     """PRICE_ABOVE_AWARD: an order line of the month above the award covering it (hospital/product)."""
-    lines = attach_award(orders, awards)
-    lines = lines[lines["price_units"] > lines["award_price_units"]]
-    if lines.empty:
-        return []
-    worst = _worst_lines(lines, excess=lines["price_units"] - lines["award_price_units"])
+    worst = _worst_above(attach_award(orders, awards), "award_price_units")
     out = []
     for r in worst.to_dict("records"):
         price, award = int(r["price_units"]), int(r["award_price_units"])
         out.append(
-            _finding(
-                subject_type=HOSPITAL_PRODUCT,
-                subject_key=f"{r['hospital_code']}/{r['product_code']}",
-                severity=SEVERITY[KIND_PRICE_ABOVE_AWARD],
-                region_code=r["region_code"],
+            _order_price_finding(
+                r,
+                KIND_PRICE_ABOVE_AWARD,
                 period=period,
-                value=price_dec(price),
-                threshold=price_dec(award),
-                message=(
-                    f"{r['hospital_code']} 采购 {r['product_code']} 单价 {price_dec(price)} 元高于中选价 {price_dec(award)} 元"
-                    f"（{r['lines']} 行） / order price {price_dec(price)} above the award price {price_dec(award)}"
-                    f" ({r['lines']} lines)"
-                ),
+                ref=award,
+                zh="中选价",
+                en="award price",
                 evidence={
                     "price": str(price_dec(price)),
                     "award_price": str(price_dec(award)),
                     "ratio": str(ratio_dec(price, award)),
                     "round_code": r["round_code"],
                     "supply_region_code": r["supply_region_code"],
-                    "lines": int(r["lines"]),
-                    "qty": int(r["total_qty"]),
-                    "excess_amount": str(price_dec(int(r["excess_amount_units"]))),
-                    "order_line_ids": [int(i) for i in r["source_ids"]],
                 },
-                hospital_code=r["hospital_code"],
-                enterprise_code=r["enterprise_code"],
             )
         )
     return out
@@ -294,40 +344,26 @@ def rule_price_above_award(orders: pd.DataFrame, awards: pd.DataFrame, *, period
 
 def rule_price_above_listing(orders: pd.DataFrame, references: pd.DataFrame, *, period: str) -> list[dict]:
     """PRICE_ABOVE_LISTING: an order line above the listing price in force on its order date."""
-    lines = attach_listing(orders, references, date_col="order_date", region_col="region_code")
-    lines = lines[lines["price_units"] > lines["listing_units"]]
-    if lines.empty:
-        return []
-    worst = _worst_lines(lines, excess=lines["price_units"] - lines["listing_units"])
+    worst = _worst_above(
+        attach_listing(orders, references, date_col="order_date", region_col="region_code"), "listing_units"
+    )
     out = []
     for r in worst.to_dict("records"):
         price, listing = int(r["price_units"]), int(r["listing_units"])
         out.append(
-            _finding(
-                subject_type=HOSPITAL_PRODUCT,
-                subject_key=f"{r['hospital_code']}/{r['product_code']}",
-                severity=SEVERITY[KIND_PRICE_ABOVE_LISTING],
-                region_code=r["region_code"],
+            _order_price_finding(
+                r,
+                KIND_PRICE_ABOVE_LISTING,
                 period=period,
-                value=price_dec(price),
-                threshold=price_dec(listing),
-                message=(
-                    f"{r['hospital_code']} 采购 {r['product_code']} 单价 {price_dec(price)} 元高于挂网价 {price_dec(listing)} 元"
-                    f"（{r['lines']} 行） / order price {price_dec(price)} above the listing price {price_dec(listing)}"
-                    f" ({r['lines']} lines)"
-                ),
+                ref=listing,
+                zh="挂网价",
+                en="listing price",
                 evidence={
                     "price": str(price_dec(price)),
                     "listing_price": str(price_dec(listing)),
                     "listing_region_code": r["listing_region"],
                     "ratio": str(ratio_dec(price, listing)),
-                    "lines": int(r["lines"]),
-                    "qty": int(r["total_qty"]),
-                    "excess_amount": str(price_dec(int(r["excess_amount_units"]))),
-                    "order_line_ids": [int(i) for i in r["source_ids"]],
                 },
-                hospital_code=r["hospital_code"],
-                enterprise_code=r["enterprise_code"],
             )
         )
     return out
@@ -370,20 +406,16 @@ def rule_listing_above_reference(
         ["product_code", "region_code", "ref_units", "ref_source"], kind="stable"
     ).drop_duplicates(["product_code", "region_code"], keep="first")
     m = listings.merge(lowest, on=["product_code", "region_code"], how="inner")
-    num, den = policy_fractions("REFERENCE_TOLERANCE", m["region_code"], policy)
-    fire = m["listing_units"].to_numpy() * den > m["ref_units"].to_numpy() * (den + num)
-    m = m.assign(_num=num, _den=den)[fire]
+    m = _above_tolerance(m, "REFERENCE_TOLERANCE", "listing_units", "ref_units", policy)
     out = []
     for r in m.to_dict("records"):
         listing, ref = int(r["listing_units"]), int(r["ref_units"])
         tol = Fraction(int(r["_num"]), int(r["_den"]))
         threshold = Fraction(ref) * (1 + tol)
         out.append(
-            _finding(
-                subject_type=PRODUCT_REGION,
-                subject_key=f"{r['product_code']}/{r['region_code']}",
-                severity=SEVERITY[KIND_LISTING_ABOVE_REFERENCE],
-                region_code=r["region_code"],
+            _product_region_finding(
+                r,
+                KIND_LISTING_ABOVE_REFERENCE,
                 period="",
                 value=price_dec(listing),
                 threshold=price_dec(threshold),
@@ -442,11 +474,9 @@ def rule_retail_above_listing(
     for r in m.to_dict("records"):
         retail_p, listing = int(r["retail_units"]), int(r["listing_units"])
         out.append(
-            _finding(
-                subject_type=PRODUCT_REGION,
-                subject_key=f"{r['product_code']}/{r['region_code']}",
-                severity=SEVERITY[KIND_RETAIL_ABOVE_LISTING],
-                region_code=r["region_code"],
+            _product_region_finding(
+                r,
+                KIND_RETAIL_ABOVE_LISTING,
                 period=period,
                 value=price_dec(retail_p),
                 threshold=price_dec(listing),
@@ -501,20 +531,16 @@ def rule_price_spike(
     m = m.sort_values(keys, kind="stable")
     if m.empty:
         return []
-    num, den = policy_fractions("SPIKE_THRESHOLD", m["region_code"], policy)
-    fire = m["cur2"].to_numpy() * den > m["prev2"].to_numpy() * (den + num)
-    m = m.assign(_num=num, _den=den)[fire]
+    m = _above_tolerance(m, "SPIKE_THRESHOLD", "cur2", "prev2", policy)
     manufacturers = manufacturers or {}
     out = []
     for r in m.to_dict("records"):
         cur_m, prev_m = Fraction(int(r["cur2"]), 2), Fraction(int(r["prev2"]), 2)
         rate = Fraction(int(r["_num"]), int(r["_den"]))
         out.append(
-            _finding(
-                subject_type=PRODUCT_REGION,
-                subject_key=f"{r['product_code']}/{r['region_code']}",
-                severity=SEVERITY[KIND_PRICE_SPIKE],
-                region_code=r["region_code"],
+            _product_region_finding(
+                r,
+                KIND_PRICE_SPIKE,
                 period=period,
                 value=price_dec(cur_m),
                 threshold=price_dec(prev_m * (1 + rate)),
@@ -606,11 +632,9 @@ def rule_price_outlier(
             threshold = med * Fraction(r_num, r_den)
             how = f"MAD = 0, > {ratio_dec(Fraction(r_num, r_den), 1)} × median"
         out.append(
-            _finding(
-                subject_type=HOSPITAL_PRODUCT,
-                subject_key=f"{r['hospital_code']}/{r['product_code']}",
-                severity=SEVERITY[KIND_PRICE_OUTLIER],
-                region_code=r["region_code"],
+            _hospital_product_finding(
+                r,
+                KIND_PRICE_OUTLIER,
                 period=period,
                 value=price_dec(x),
                 threshold=price_dec(threshold),
@@ -629,8 +653,6 @@ def rule_price_outlier(
                     "peer_region_prefix": peer_region_prefix,
                     "lines": int(r["lines"]),
                 },
-                hospital_code=r["hospital_code"],
-                enterprise_code=r["enterprise_code"],
             )
         )
     return out

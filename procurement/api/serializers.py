@@ -119,7 +119,9 @@ class OrderLineSerializer(serializers.ModelSerializer):
         ]
 
 
-class DeliveryLineSerializer(serializers.ModelSerializer):
+class _DeliveryLineBase(serializers.ModelSerializer):
+    """A delivery line with its order line's key and parties (deliveries and receipts)."""
+
     key = serializers.CharField(read_only=True, help_text="delivery_no/line_no")
     order_no = serializers.CharField(source="order_line.order_no")
     order_line_no = serializers.IntegerField(source="order_line.line_no")
@@ -129,22 +131,30 @@ class DeliveryLineSerializer(serializers.ModelSerializer):
     distributor_name = serializers.CharField(source="order_line.distributor.name")
     product_code = serializers.CharField(source="order_line.product_id")
     product_name = serializers.CharField(source="order_line.product.generic_name")
+
+
+_DELIVERY_LINE_FIELDS = [
+    "key",
+    "delivery_no",
+    "line_no",
+    "order_no",
+    "order_line_no",
+    "hospital_code",
+    "hospital_name",
+    "distributor_credit_code",
+    "distributor_name",
+    "product_code",
+    "product_name",
+]
+
+
+class DeliveryLineSerializer(_DeliveryLineBase):
     is_received = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = DeliveryLine
         fields = [
-            "key",
-            "delivery_no",
-            "line_no",
-            "order_no",
-            "order_line_no",
-            "hospital_code",
-            "hospital_name",
-            "distributor_credit_code",
-            "distributor_name",
-            "product_code",
-            "product_name",
+            *_DELIVERY_LINE_FIELDS,
             "qty",
             "batch_no",
             "expiry_date",
@@ -159,18 +169,9 @@ class DeliveryLineSerializer(serializers.ModelSerializer):
         ]
 
 
-class ReceiptReadSerializer(serializers.ModelSerializer):
+class ReceiptReadSerializer(_DeliveryLineBase):
     """A delivery line that the hospital has confirmed (验收入库), as the receipts table."""
 
-    key = serializers.CharField(read_only=True, help_text="delivery_no/line_no")
-    order_no = serializers.CharField(source="order_line.order_no")
-    order_line_no = serializers.IntegerField(source="order_line.line_no")
-    hospital_code = serializers.CharField(source="order_line.hospital_id")
-    hospital_name = serializers.CharField(source="order_line.hospital.name")
-    distributor_credit_code = serializers.CharField(source="order_line.distributor_id")
-    distributor_name = serializers.CharField(source="order_line.distributor.name")
-    product_code = serializers.CharField(source="order_line.product_id")
-    product_name = serializers.CharField(source="order_line.product.generic_name")
     delivered_qty = serializers.IntegerField(source="qty")
     accepted_qty = serializers.IntegerField()
     rejected_qty = serializers.IntegerField()
@@ -180,17 +181,7 @@ class ReceiptReadSerializer(serializers.ModelSerializer):
     class Meta:
         model = DeliveryLine
         fields = [
-            "key",
-            "delivery_no",
-            "line_no",
-            "order_no",
-            "order_line_no",
-            "hospital_code",
-            "hospital_name",
-            "distributor_credit_code",
-            "distributor_name",
-            "product_code",
-            "product_name",
+            *_DELIVERY_LINE_FIELDS,
             "delivered_qty",
             "accepted_qty",
             "rejected_qty",

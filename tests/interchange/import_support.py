@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from interchange.synthetic.writer import TABLE_COLUMNS
 from parties.models import Bureau, Enterprise, Hospital, Region
 from procurement.models import DeliveryLine, OrderLine, Product
 from tests.factories import (
@@ -114,16 +115,7 @@ def build_world() -> World:
     )
 
 
-ORDER_HEADER = [
-    "order_no",
-    "line_no",
-    "hospital_code",
-    "distributor_credit_code",
-    "product_code",
-    "qty",
-    "unit_price",
-    "ordered_at",
-]
+ORDER_HEADER = TABLE_COLUMNS["orders"]
 
 
 def order_row(w: World, order_no: str = "PO1000", line_no: int = 1, **over) -> list:
@@ -141,34 +133,9 @@ def order_row(w: World, order_no: str = "PO1000", line_no: int = 1, **over) -> l
     return [row[c] for c in ORDER_HEADER]
 
 
-RECEIPT_HEADER = ["delivery_no", "line_no", "accepted_qty", "rejected_qty", "received_at", "reject_reason"]
-DELIVERY_HEADER = [
-    "delivery_no",
-    "line_no",
-    "order_no",
-    "order_line_no",
-    "qty",
-    "batch_no",
-    "expiry_date",
-    "delivered_at",
-]
-INVOICE_HEADER = [
-    "invoice_no",
-    "invoice_code",
-    "line_no",
-    "kind",
-    "original_invoice_no",
-    "original_invoice_code",
-    "distributor_credit_code",
-    "hospital_code",
-    "delivery_no",
-    "delivery_line_no",
-    "qty",
-    "unit_price",
-    "amount",
-    "tax_rate",
-    "issued_at",
-]
+RECEIPT_HEADER = TABLE_COLUMNS["receipts"]
+DELIVERY_HEADER = TABLE_COLUMNS["deliveries"]
+INVOICE_HEADER = TABLE_COLUMNS["invoices"]
 
 
 def invoice_row(w: World, invoice_no: str = "26370000000000000001", line_no: int = 1, **over) -> list:

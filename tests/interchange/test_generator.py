@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from interchange.synthetic import generate
+from interchange.tables import INPUT_TABLES
 from parties.identifiers import (
     hospital_region_code,
     is_credit_code,
@@ -30,65 +31,8 @@ from parties.identifiers import (
 
 SHANGHAI = timezone(timedelta(hours=8))
 
-# INTERCHANGE.md, input tables (payment_confirmations is not generated).
-COLUMNS = {
-    "regions": ["region_code", "name", "parent_code"],
-    "enterprises": ["credit_code", "name", "role", "bank_name", "bank_account"],
-    "hospitals": ["hospital_code", "name", "region_code", "level", "ownership"],
-    "products": [
-        "product_code",
-        "category",
-        "generic_name",
-        "dosage_form",
-        "specification",
-        "package",
-        "units_per_package",
-        "manufacturer_credit_code",
-    ],
-    "rounds": ["round_code", "name", "level", "category", "start_date", "end_date"],
-    "awards": ["round_code", "product_code", "enterprise_credit_code", "supply_region_code", "award_price"],
-    "agreements": ["round_code", "hospital_code", "product_code", "year_start", "year_end", "agreed_qty"],
-    "orders": [
-        "order_no",
-        "line_no",
-        "hospital_code",
-        "distributor_credit_code",
-        "product_code",
-        "qty",
-        "unit_price",
-        "ordered_at",
-    ],
-    "deliveries": [
-        "delivery_no",
-        "line_no",
-        "order_no",
-        "order_line_no",
-        "qty",
-        "batch_no",
-        "expiry_date",
-        "delivered_at",
-    ],
-    "receipts": ["delivery_no", "line_no", "accepted_qty", "rejected_qty", "received_at", "reject_reason"],
-    "invoices": [
-        "invoice_no",
-        "invoice_code",
-        "line_no",
-        "kind",
-        "original_invoice_no",
-        "original_invoice_code",
-        "distributor_credit_code",
-        "hospital_code",
-        "delivery_no",
-        "delivery_line_no",
-        "qty",
-        "unit_price",
-        "amount",
-        "tax_rate",
-        "issued_at",
-    ],
-    "fund_allocations": ["hospital_code", "period", "amount"],
-    "reference_prices": ["product_code", "source", "region_code", "price", "effective_from"],
-}
+# INTERCHANGE.md, input tables as the importer reads them (payment_confirmations is not generated).
+COLUMNS = {name: list(spec.column_names) for name, spec in INPUT_TABLES.items() if name != "payment_confirmations"}
 KEYS = {
     "regions": ["region_code"],
     "enterprises": ["credit_code"],

@@ -70,6 +70,22 @@ def red(of: InvoiceLine, qty: int, amount: Decimal | None = None, **kw):
     return InvoiceLineFactory(**{**fields, **kw})
 
 
+def unlinked_invoice(dl, *, unit_price, amount, delivery_no="DL-MISSING", delivery_line_no=1):
+    """An invoice line of 10 packages between ``dl``'s parties that references a delivery line
+    only by number (no FK): by default one that does not exist."""
+    return InvoiceLineFactory(
+        delivery_line=None,
+        delivery_no=delivery_no,
+        delivery_line_no=delivery_line_no,
+        distributor=dl.order_line.distributor,
+        hospital=dl.order_line.hospital,
+        qty=10,
+        unit_price=unit_price,
+        amount=amount,
+        issued_at=dt.date(2026, 9, 5),
+    )
+
+
 def codes(line) -> list[str]:
     return line.exception_codes.split(";") if line.exception_codes else []
 
@@ -108,17 +124,7 @@ def test_rerunning_changes_nothing():
 def test_no_delivery_when_the_referenced_delivery_line_does_not_exist():
     # given an invoice line whose delivery line is unknown, with an unrelated wrong price
     dl = received_delivery()
-    line = InvoiceLineFactory(
-        delivery_line=None,
-        delivery_no="DL-MISSING",
-        delivery_line_no=1,
-        distributor=dl.order_line.distributor,
-        hospital=dl.order_line.hospital,
-        qty=10,
-        unit_price=Decimal("99.0000"),
-        amount=Decimal("990.00"),
-        issued_at=dt.date(2026, 9, 5),
-    )
+    line = unlinked_invoice(dl, unit_price=Decimal("99.0000"), amount=Decimal("990.00"))
     invoices_match()
     (line,) = refreshed(line)
     # then only NO_DELIVERY (no price or party check without a delivery line)
@@ -128,17 +134,7 @@ def test_no_delivery_when_the_referenced_delivery_line_does_not_exist():
 
 def test_no_delivery_comes_with_amount_miscalculated_when_that_applies():
     dl = received_delivery()
-    line = InvoiceLineFactory(
-        delivery_line=None,
-        delivery_no="DL-MISSING",
-        delivery_line_no=1,
-        distributor=dl.order_line.distributor,
-        hospital=dl.order_line.hospital,
-        qty=10,
-        unit_price=Decimal("10.0000"),
-        amount=Decimal("100.50"),
-        issued_at=dt.date(2026, 9, 5),
-    )
+    line = unlinked_invoice(dl, unit_price=Decimal("10.0000"), amount=Decimal("100.50"))
     invoices_match()
     (line,) = refreshed(line)
     assert codes(line) == [C.AMOUNT_MISCALCULATED, C.NO_DELIVERY]
@@ -147,16 +143,12 @@ def test_no_delivery_comes_with_amount_miscalculated_when_that_applies():
 def test_a_delivery_that_arrives_later_is_found_by_its_number_and_linked():
     # given an invoice imported before its delivery line (no FK yet)
     dl = received_delivery()
-    line = InvoiceLineFactory(
-        delivery_line=None,
+    line = unlinked_invoice(
+        dl,
         delivery_no=dl.delivery_no,
         delivery_line_no=dl.line_no,
-        distributor=dl.order_line.distributor,
-        hospital=dl.order_line.hospital,
-        qty=10,
         unit_price=Decimal("10.0000"),
         amount=Decimal("100.00"),
-        issued_at=dt.date(2026, 9, 5),
     )
     invoices_match()
     (line,) = refreshed(line)
