@@ -1,0 +1,57 @@
+"""manage.py bench --scale M|L [--seed N] [--out-dir DIR] [--keep-db] [--stages a,b,…] [--syncdb] [--stage-timeout S]
+
+Thin: the pipeline, its floors and the report live in benchmarks/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from benchmarks.pipeline import STAGES, BenchRefused, run
+
+
+class Command(BaseCommand):
+    help = "流水线基准测试 / time each pipeline stage beside its floor on PostgreSQL"
+
+    def add_arguments(self, parser):
+        parser.add_argument("--scale", choices=["S", "M", "L"], required=True)
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--out-dir", default=None, help="where the JSON goes (default benchmarks/results)")
+        parser.add_argument(
+            "--data-dir", default=None, help="where data sets live (default $BENCH_DATA_DIR or /tmp/jicai_bench)"
+        )
+        parser.add_argument("--keep-db", action="store_true", help="keep the data at the end")
+        parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, of: {', '.join(STAGES)}")
+        parser.add_argument("--syncdb", action="store_true", help="create missing tables from the models first")
+        parser.add_argument(
+            "--stage-timeout",
+            type=float,
+            default=None,
+            help="seconds; a longer stage is stopped and recorded as timeout",
+        )
+        parser.add_argument(
+            "--analyze",
+            action="store_true",
+            help="ANALYZE before each stage (fresh planner statistics, as autovacuum would give in time)",
+        )
+        parser.add_argument("--no-readme", action="store_true", help="do not regenerate benchmarks/README.md")
+
+    def handle(self, *args, **o):
+        stages = [s.strip() for s in o["stages"].replace(" ", ",").split(",") if s.strip()]
+        try:
+            run(
+                scale=o["scale"],
+                seed=o["seed"],
+                out_dir=Path(o["out_dir"]) if o["out_dir"] else None,
+                data_root=Path(o["data_dir"]) if o["data_dir"] else None,
+                stages=stages,
+                keep_db=o["keep_db"],
+                syncdb=o["syncdb"],
+                update_readme=not o["no_readme"],
+                stage_timeout=o["stage_timeout"],
+                analyze=o["analyze"],
+                log=lambda msg: (self.stdout.write(msg), self.stdout.flush()),
+            )
+        except BenchRefused as exc:
+            raise CommandError(str(exc)) from None

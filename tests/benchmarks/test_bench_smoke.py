@@ -1,0 +1,51 @@
+"""``manage.py bench`` on the tiny S data set: every stage runs, counts rows and has a
+floor beside it. Speed is not judged here (benchmarks/README.md is where numbers live)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from benchmarks.pipeline import MSG_NOT_POSTGRES, STAGES
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_bench_runs_every_stage_with_rows_and_a_floor(tmp_path):
+    # given: an empty PostgreSQL test database and a scratch directory
+    out = tmp_path / "results"
+
+    # when: the whole pipeline runs on scale S
+    call_command("bench", scale="S", seed=1, out_dir=str(out), data_dir=str(tmp_path / "data"), no_readme=True)
+
+    # then: one JSON, every stage ok, with rows, a positive time and a floor
+    (path,) = out.glob("*-S.json")
+    doc = json.loads(path.read_text())
+    assert [s["stage"] for s in doc["stages"]] == list(STAGES)
+    for stage in doc["stages"]:
+        assert stage["status"] == "ok", (stage["stage"], stage["error"])
+        assert stage["rows"] > 0, stage["stage"]
+        assert stage["seconds"] > 0, stage["stage"]
+        assert stage["floor_seconds"] is not None and stage["floor_seconds"] > 0, stage["stage"]
+        assert stage["floor_rows"] > 0, stage["stage"]
+        assert stage["ratio"] > 0, stage["stage"]
+        assert stage["peak_rss_mb"] >= stage["start_rss_mb"] > 0
+    by_stage = {s["stage"]: s for s in doc["stages"]}
+    assert by_stage["import"]["rows"] == by_stage["import"]["floor_rows"]  # the floor copied the same rows
+    assert by_stage["batch"]["detail"]["batch"]
+    assert doc["machine"]["nproc"] >= 1 and doc["machine"]["postgresql"]
+    assert doc["commit"]
+
+
+def test_bench_refuses_sqlite():
+    # given: the suite runs on SQLite (the refusal comes before any query)
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the refusal of SQLite is checked when the suite runs on SQLite")
+    # when / then: a clear message, nothing run
+    with pytest.raises(CommandError) as caught:
+        call_command("bench", scale="S")
+    assert str(caught.value) == MSG_NOT_POSTGRES
