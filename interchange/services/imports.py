@@ -179,6 +179,8 @@ def table_import(
             report.unchanged = batch.plan.unchanged + batch.duplicates
             if report.created or report.updated:
                 partitions = frozenset(batch.plan.partitions)
+                if report.created + report.updated >= ANALYZE_AFTER_ROWS:
+                    transaction.on_commit(lambda: _analyze(table))
                 transaction.on_commit(
                     lambda: table_imported.send(sender=None, table=table, partitions=set(partitions), user=user)
                 )
@@ -186,6 +188,28 @@ def table_import(
             report.partitions = set()
     _finish(report, path, user, source, started)
     return report
+
+
+# After a bulk load the planner's statistics are stale until autovacuum gets to them
+# (or never, where it is off): refresh them at once so the scans that follow plan well.
+# Measured at scale M: the agreement-progress query took 56-73 s per partition before
+# ANALYZE and 0.33 s after.
+ANALYZE_AFTER_ROWS = 10_000
+ANALYZE_TABLES = {
+    "orders": ("procurement_orderline",),
+    "deliveries": ("procurement_deliveryline",),
+    "receipts": ("procurement_deliveryline",),
+    "invoices": ("settlement_invoiceline",),
+    "agreements": ("procurement_agreement",),
+}
+
+
+def _analyze(table: str) -> None:
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for db_table in ANALYZE_TABLES.get(table, ()):
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(db_table)}")
 
 
 def _in_file_duplicates(batch: ImportBatch) -> None:

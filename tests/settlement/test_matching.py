@@ -557,3 +557,12 @@ def test_amounts_beyond_64_bit_arithmetic_are_checked_exactly():
     invoices_match()
     (line,) = refreshed(line)
     assert codes(line) == [C.AMOUNT_MISCALCULATED, C.PRICE_DIFFERS_FROM_ORDER, C.QTY_EXCEEDS_ACCEPTED]
+
+
+def test_reconcile_partitions_cover_each_region_once():
+    from settlement.management.commands.reconcile import covering_prefixes
+
+    # a city-level hospital's partition (3710) covers its districts; other cities stay
+    assert covering_prefixes(["371002", "371000", "371003", "371102", "371102"]) == ["3710", "371102"]
+    assert covering_prefixes(["371002", "371003"]) == ["371002", "371003"]
+    assert covering_prefixes([]) == []
