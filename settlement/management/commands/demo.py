@@ -190,7 +190,7 @@ class Command(BaseCommand):
         overdue = (
             Alert.objects.filter(kind="PAYMENT_OVERDUE", status__in=["open", "acknowledged"])
             .values("responsible")
-            .annotate(n=Count("id"), s=Sum("value"))
+            .annotate(n=Count("id"), s=Sum("amount"))
             .order_by("responsible")
         )
         by_kind = Alert.objects.values("kind").annotate(n=Count("id")).order_by("kind")
@@ -209,7 +209,7 @@ class Command(BaseCommand):
         w(f"  已支付 / paid:         {paid['n']:>7} 行 lines  {money(paid['s']):>18} 元" + (f"  (失败后重发 / reissued: {failed_no})" if failed_no else ""))
         w("  逾期未付（按责任方）/ overdue by responsible party:")
         for row in overdue:
-            w(f"    {row['responsible'] or '-':<12} {row['n']:>6} 条  {money(row['s']):>18}")
+            w(f"    {row['responsible'] or '-':<12} {row['n']:>6} 条  {money(row['s']):>18} 元")
         w("  预警（按类型）/ alerts by kind:")
         for row in by_kind:
             w(f"    {row['kind']:<24} {row['n']:>6}")
