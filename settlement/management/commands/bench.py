@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from benchmarks.pipeline import STAGES, BenchRefused, run
@@ -39,6 +40,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **o):
         stages = [s.strip() for s in o["stages"].replace(" ", ",").split(",") if s.strip()]
+        if not o["syncdb"]:
+            call_command("migrate", interactive=False, verbosity=0)  # a fresh bench database needs the schema
         try:
             run(
                 scale=o["scale"],
