@@ -169,11 +169,47 @@ def alert_detail(request, alert_no: str):
             "peers_chart": peers_chart,
             "history": history,
             "events": events,
-            "evidence": [(k, _evidence_text(v)) for k, v in sorted(alert.evidence.items())],
+            "evidence": [(EVIDENCE_LABELS.get(k, k), _evidence_text(v)) for k, v in sorted(alert.evidence.items())],
             "reviewable": alert.status in alert_selectors.REVIEWABLE_STATUSES,
             "decisions": list(DECISIONS),
         },
     )
+
+
+# What each evidence key means, for the analyst (keys stay English in the stored JSON).
+EVIDENCE_LABELS = {
+    "award_price": _("中选价 / award price"),
+    "excess_amount": _("超出金额 / amount above reference"),
+    "high_value_price": _("高值药品门槛 / high-value threshold"),
+    "hospitals": _("医院数 / hospitals"),
+    "lines": _("订单明细数 / order lines"),
+    "listing_price": _("挂网价 / listing price"),
+    "listing_region": _("挂网地区 / listing region"),
+    "listing_region_code": _("挂网地区 / listing region"),
+    "mad": _("绝对中位差 / MAD"),
+    "median_price": _("中位价 / median price"),
+    "order_line_ids": _("订单明细 / order lines"),
+    "order_lines": _("订单明细 / order lines"),
+    "peer_hospitals": _("同类医院数 / peer hospitals"),
+    "peer_median": _("同类中位价 / peer median"),
+    "peer_region_prefix": _("比较地区 / peer region"),
+    "prev_lines": _("上月明细数 / previous month's lines"),
+    "previous_lines": _("上月明细数 / previous month's lines"),
+    "previous_median_price": _("上月中位价 / previous month's median"),
+    "price": _("价格 / price"),
+    "price_units": _("价格(1/10000元) / price (1/10000 yuan)"),
+    "qty": _("数量 / quantity"),
+    "ratio": _("比值 / ratio"),
+    "reference_price": _("参考价 / reference price"),
+    "reference_region_code": _("参考价地区 / reference region"),
+    "reference_source": _("参考价来源 / reference source"),
+    "retail_price": _("零售价 / retail price"),
+    "robust_z": _("稳健Z值 / robust z"),
+    "round_code": _("集采批次 / round"),
+    "spike_threshold": _("涨幅阈值 / spike threshold"),
+    "supply_region_code": _("供应地区 / supply region"),
+    "tolerance": _("容差 / tolerance"),
+}
 
 
 def _evidence_text(value) -> str:

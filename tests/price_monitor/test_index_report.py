@@ -123,7 +123,7 @@ def test_alert_detail_shows_svg_chart_and_peers(client, world):
     body = resp.text
     assert body.count("<svg") == 2  # price history + peers' distribution
     assert "中选价 / award" in body and "挂网价 / listing" in body
-    assert "peer_median" in body
+    assert "同类中位价 / peer median" in body  # evidence shown with its label, not its JSON key
     assert "http://" not in body.replace('xmlns="http://www.w3.org/2000/svg"', "")  # no CDN
 
 
