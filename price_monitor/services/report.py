@@ -163,7 +163,7 @@ def price_report_build(*, region_code: str, period: str) -> ReportFile:
     for i, (label, value) in enumerate(rows, start=2):
         ws.write(i, 0, str(label))
         if isinstance(value, Decimal):
-            ws.write_number(i, 1, float(value), f_money if "金额" in str(label) else f_index)
+            ws.write_number(i, 1, value, f_money if "金额" in str(label) else f_index)
         else:
             ws.write(i, 1, value)
 
@@ -206,9 +206,9 @@ def price_report_build(*, region_code: str, period: str) -> ReportFile:
         ws.write(i, 0, r["product_code"])
         ws.write(i, 1, r["name"])
         ws.write(i, 2, r["category"])
-        ws.write_number(i, 3, float(r["previous"]), f_price)
-        ws.write_number(i, 4, float(r["current"]), f_price)
-        ws.write_number(i, 5, float(r["change"]), f_pct)
+        ws.write_number(i, 3, r["previous"], f_price)
+        ws.write_number(i, 4, r["current"], f_price)
+        ws.write_number(i, 5, r["change"], f_pct)
         ws.write_number(i, 6, r["lines"])
 
     # 价格指数 / index, with a native chart
@@ -221,7 +221,7 @@ def price_report_build(*, region_code: str, period: str) -> ReportFile:
         ws.write(i, 0, m)
         for j, c in enumerate(CATEGORIES, start=1):
             if m in by[c]:
-                ws.write_number(i, j, float(by[c][m]), f_index)
+                ws.write_number(i, j, by[c][m], f_index)
     if months:
         chart = wb.add_chart({"type": "line"})
         for j, c in enumerate(CATEGORIES, start=1):
@@ -252,9 +252,9 @@ def price_report_build(*, region_code: str, period: str) -> ReportFile:
     for i, a in enumerate(alerts, start=1):
         ws.write_row(i, 0, [a.alert_no, str(AlertKind(a.kind).label), a.severity, a.status, a.subject_key, a.period])
         if a.value is not None:
-            ws.write_number(i, 6, float(a.value), f_price)
+            ws.write_number(i, 6, a.value, f_price)
         if a.threshold is not None:
-            ws.write_number(i, 7, float(a.threshold), f_price)
+            ws.write_number(i, 7, a.threshold, f_price)
         ws.write(i, 8, a.enterprise_code)
         ws.write(i, 9, a.message)
     wb.close()
