@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -166,13 +167,26 @@ _ROLE_NEEDS_MESSAGE = {
 }
 
 
-class User(AbstractUser):
-    """A person; belongs to exactly one organisation, matching the role."""
+class UserManager(DjangoUserManager):
+    """``create_superuser`` makes an admin; every other user must be given a role explicitly."""
 
-    role = models.CharField(_("角色 / role"), max_length=20, choices=Role.choices, default=Role.ADMIN)
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        extra_fields.setdefault("role", Role.ADMIN)
+        return super().create_superuser(username, email, password, **extra_fields)
+
+
+class User(AbstractUser):
+    """A person; belongs to exactly one organisation, matching the role.
+
+    The role has no default: a user created without one fails the ``user_org_matches_role``
+    constraint instead of silently becoming an admin who sees everything."""
+
+    role = models.CharField(_("角色 / role"), max_length=20, choices=Role.choices)
     enterprise = models.ForeignKey(Enterprise, null=True, blank=True, on_delete=models.PROTECT, related_name="users")
     hospital = models.ForeignKey(Hospital, null=True, blank=True, on_delete=models.PROTECT, related_name="users")
     bureau = models.ForeignKey(Bureau, null=True, blank=True, on_delete=models.PROTECT, related_name="users")
+
+    objects = UserManager()
 
     class Meta:
         verbose_name = _("用户 / user")
