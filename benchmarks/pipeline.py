@@ -9,6 +9,7 @@ is regenerated from them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
@@ -31,6 +32,7 @@ from benchmarks.monitor import PeakRss, maxrss_bytes
 from benchmarks.sqltime import SqlTimer
 
 STAGES = ("generate", "import", "reconcile", "confirm", "batch", "alerts", "prices")
+DIGEST_STAGES = ("reconcile", "alerts", "prices")
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 README = ROOT / "benchmarks" / "README.md"
@@ -79,6 +81,7 @@ class Context:
     region_code: str = ""
     stage_timeout: float | None = None
     analyze: bool = False
+    workers: int = 0  # > 0: the partitioned stages run as Celery tasks on that many real workers
     log: Callable[[str], None] = print
 
     @property
@@ -225,6 +228,9 @@ def stage_reconcile(ctx: Context, r: StageResult) -> None:
 
     hospital_regions = InvoiceLine.objects.order_by().values_list("hospital__region_id", flat=True).distinct()
     regions = covering_regions(hospital_regions)
+    if ctx.workers:
+        _reconcile_on_workers(ctx, r, regions, len(set(hospital_regions)))
+        return
     total = MatchResult()
     match_s = build_s = 0.0
     added = created = 0
@@ -249,6 +255,28 @@ def stage_reconcile(ctx: Context, r: StageResult) -> None:
             "by_code": dict(total.by_code),
             "statement_lines_added": added,
             "statements_created": created,
+        }
+    )
+
+
+def _reconcile_on_workers(ctx: Context, r: StageResult, regions: list[str], hospital_regions: int) -> None:
+    from benchmarks.workers import run_group
+    from settlement.tasks.matching import match_partition
+
+    results = run_group([match_partition.s(region=code, period=None) for code in regions])
+    by_status: dict[str, int] = {}
+    for one in results:
+        for status, n in (one.get("by_status") or {}).items():
+            by_status[status] = by_status.get(status, 0) + n
+    r.rows = sum(one["lines_checked"] for one in results)
+    r.detail.update(
+        {
+            "partitions": regions,
+            "hospital_regions": hospital_regions,
+            "lines_changed": sum(one["lines_changed"] for one in results),
+            "by_status": by_status,
+            "statement_lines_added": sum(one["statement_lines_added"] for one in results),
+            "statements_created": sum(one["statements_created"] for one in results),
         }
     )
 
@@ -311,22 +339,43 @@ def stage_batch(ctx: Context, r: StageResult) -> None:
 def stage_alerts(ctx: Context, r: StageResult) -> None:
     from procurement.models import DeliveryLine
 
-    out = io.StringIO()
-    call_command("scan_alerts", as_of=ctx.as_of.isoformat(), stdout=out)
+    if ctx.workers:
+        from benchmarks.workers import run_group
+        from settlement.services.alert_scans import scan_partitions
+        from settlement.services.notifications import notifications_send_digests
+        from settlement.tasks.alerts import alerts_scan_partition_task
+
+        partitions = scan_partitions(None)
+        results = run_group([alerts_scan_partition_task.s(p, ctx.as_of.isoformat(), None) for p in partitions])
+        digests = notifications_send_digests()  # what the chord's callback does after the partitions
+        r.detail.update({"partitions": partitions, "results": results, "digests_sent": digests})
+    else:
+        out = io.StringIO()
+        call_command("scan_alerts", as_of=ctx.as_of.isoformat(), stdout=out)
+        r.detail.update({"output": out.getvalue().strip().splitlines()})
     r.rows = DeliveryLine.objects.filter(accepted_date__isnull=False).count()  # the lines judged
-    r.detail.update({"output": out.getvalue().strip().splitlines()})
 
 
 def stage_prices(ctx: Context, r: StageResult) -> None:
     from procurement.models import OrderLine
 
     period = ctx.months[-1]
-    out = io.StringIO()
-    call_command("scan_prices", period=period, as_of=ctx.as_of.isoformat(), stdout=out)
+    if ctx.workers:
+        from benchmarks.workers import run_group
+        from price_monitor.services.scan import scan_prefixes
+        from price_monitor.tasks import price_scan_partition
+
+        prefixes = scan_prefixes(None)
+        results = run_group([price_scan_partition.s(period, p, ctx.as_of.isoformat()) for p in prefixes])
+        r.detail.update({"partitions": prefixes, "results": results})
+    else:
+        out = io.StringIO()
+        call_command("scan_prices", period=period, as_of=ctx.as_of.isoformat(), stdout=out)
+        r.detail["output"] = out.getvalue().strip().splitlines()
     start = dt.date.fromisoformat(f"{period}-01")
     end = (start + dt.timedelta(days=32)).replace(day=1)
     r.rows = OrderLine.objects.filter(order_date__gte=start, order_date__lt=end).count()
-    r.detail.update({"period": period, "output": out.getvalue().strip().splitlines()})
+    r.detail["period"] = period
 
 
 def _floor(stage: str, ctx: Context):
@@ -424,6 +473,10 @@ def run_stage(stage: str, ctx: Context) -> StageResult:
     r.detail["sql_top"] = timer.top()
     r.start_rss_mb = round(mem.start / MB, 1)
     r.peak_rss_mb = round(mem.peak / MB, 1)
+    if r.status == "ok" and stage in DIGEST_STAGES:
+        from benchmarks.digests import stage_digests
+
+        r.detail["digests"] = stage_digests(stage)  # not timed: for comparing eager and worker runs
     if r.status == "ok":
         try:
             got = _floor(stage, ctx)
@@ -515,6 +568,8 @@ def run(
     update_readme: bool = True,
     stage_timeout: float | None = None,
     analyze: bool = False,
+    workers: int = 0,
+    broker: str | None = None,
     log: Callable[[str], None] = print,
 ) -> tuple[dict, Path]:
     """Run the stages and write the JSON (and the README table). Returns (results, path)."""
@@ -540,6 +595,7 @@ def run(
         log=log,
         stage_timeout=stage_timeout,
         analyze=analyze,
+        workers=workers,
     )
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
     if "generate" not in stages:
@@ -552,7 +608,14 @@ def run(
 
     started = dt.datetime.now(dt.UTC)
     info = machine()
-    results = [run_stage(stage, ctx) for stage in stages]
+    with contextlib.ExitStack() as stack:
+        if workers:
+            from benchmarks.workers import DEFAULT_BROKER, WorkerPool, database_url
+
+            broker = broker or os.environ.get("BENCH_BROKER_URL") or DEFAULT_BROKER
+            stack.enter_context(WorkerPool(workers, broker, database_url(), out_dir / "worker-logs", log=log))
+            info["celery_broker"] = broker
+        results = [run_stage(stage, ctx) for stage in stages]
     info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     doc = {
         "scale": scale,
@@ -564,10 +627,11 @@ def run(
         "database": connection.settings_dict["NAME"],
         "data_dir": str(ctx.data_dir),
         "analyze_before_stages": analyze,
+        "workers": workers,
         "process_maxrss_mb": round(maxrss_bytes() / MB, 1),
         "stages": [asdict(r) for r in results],
     }
-    path = out_dir / f"{doc['date']}-{scale}.json"
+    path = out_dir / f"{doc['date']}-{scale}{f'-workers{workers}' if workers else ''}.json"
     _carry_over(doc, path)
     path.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
     log(f"results: {path}")

@@ -49,3 +49,25 @@ def test_bench_refuses_sqlite():
     with pytest.raises(CommandError) as caught:
         call_command("bench", scale="S")
     assert str(caught.value) == MSG_NOT_POSTGRES
+
+
+def test_report_flags_a_worker_run_that_differs_from_the_eager_run():
+    # given: an eager run and a run on workers whose reconcile digest differs
+    from benchmarks.report import table_for
+
+    def doc(workers: int, md5: str) -> dict:
+        stage = {
+            "stage": "reconcile", "status": "ok", "rows": 10, "seconds": 1.0, "rows_per_s": 10.0,
+            "peak_rss_mb": 100.0, "floor_seconds": 0.5, "ratio": 2.0,
+            "detail": {"digests": {"invoice_lines": {"rows": 10, "md5": md5}}},
+        }
+        return {
+            "scale": "M", "seed": 1, "date": "2026-11-27", "commit": "abc", "workers": workers,
+            "process_maxrss_mb": 1.0, "stages": [stage],
+            "machine": {"nproc": 2, "memory_gb": 1, "postgresql": "15", "loadavg_start": [0.1]},
+        }
+
+    # when / then: the table says DIFFERENT, and identical when the digests agree
+    assert "**DIFFERENT**" in table_for(doc(2, "aaa"), eager=doc(0, "bbb"))
+    assert "**identical**" in table_for(doc(2, "aaa"), eager=doc(0, "aaa"))
+    assert "compare" in table_for(doc(2, "aaa"), eager=None)

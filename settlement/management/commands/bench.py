@@ -37,6 +37,15 @@ class Command(BaseCommand):
             action="store_true",
             help="ANALYZE before each stage (fresh planner statistics, as autovacuum would give in time)",
         )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=0,
+            help="run reconcile, alerts and prices as partitioned Celery tasks on N real workers (needs a broker)",
+        )
+        parser.add_argument(
+            "--broker", default=None, help="broker URL for --workers (default $BENCH_BROKER_URL or redis db 12)"
+        )
         parser.add_argument("--no-readme", action="store_true", help="do not regenerate benchmarks/README.md")
 
     def handle(self, *args, **o):
@@ -55,6 +64,8 @@ class Command(BaseCommand):
                 update_readme=not o["no_readme"],
                 stage_timeout=o["stage_timeout"],
                 analyze=o["analyze"],
+                workers=o["workers"],
+                broker=o["broker"],
                 log=lambda msg: (self.stdout.write(msg), self.stdout.flush()),
             )
         except BenchRefused as exc:
