@@ -24,6 +24,7 @@ from price_monitor.periods import period_check, period_last_day, period_shift
 from price_monitor.selectors import frames
 from price_monitor.services import rules
 from price_monitor.services.observations import (
+    GROUP_ORDERS,
     ObservationBuild,
     observations_build,
     observations_exist,
@@ -99,7 +100,9 @@ def prices_scan_partition(
     if build:
         result.observations = observations_build(region_prefix=prefix, period=period)
         if not observations_exist(region_prefix=prefix, period=previous):
-            observations_build(region_prefix=prefix, period=previous)
+            # The rules read only last month's order prices (PRICE_SPIKE): build that group;
+            # its invoices and reference prices follow when that month is scanned or imported.
+            observations_build(region_prefix=prefix, period=previous, groups=(GROUP_ORDERS,))
 
     findings = price_findings(region_prefix=prefix, period=period, result=result)
     _name_order_lines(findings)

@@ -28,10 +28,11 @@ import datetime as dt
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -182,7 +183,7 @@ class _Stored:
 def _dec(value: Decimal | None, places: str) -> Decimal | None:
     if value is None:
         return None
-    return Decimal(value).quantize(Decimal(places))
+    return Decimal(value).quantize(Decimal(places), rounding=ROUND_HALF_UP)
 
 
 def _validate(kind: str, region_prefix: str, period: str | None, findings: list[AlertFinding]) -> list[AlertFinding]:
@@ -281,23 +282,23 @@ def _sync_once(
     elsewhere: dict[tuple[str, str, str], _Stored] = {}
     missing = [f for f in found if f.key not in existing]
     if missing and (region_prefix or period is not None):
-        for i in range(0, len(missing), BATCH_SIZE):
-            chunk = missing[i : i + BATCH_SIZE]
-            rows = (
-                Alert.objects.filter(kind=kind, subject_key__in={f.subject_key for f in chunk})
-                .exclude(partition_q)
-                .order_by("pk")
-                .select_for_update()
-                .values_list(*_LOAD_FIELDS)
-            )
-            for values in rows:
+        outside = Alert.objects.filter(kind=kind).exclude(partition_q)
+        keys = sorted({f.subject_key for f in missing})
+        if connection.vendor == "postgresql":
+            # One statement whatever the number of keys: the array is hashed, not expanded
+            # into 10^5 parameters (a first scan of a partition misses every key).
+            chunks = [outside.filter(subject_key__in=RawSQL("SELECT unnest(%s::varchar[])", [keys]))]
+        else:
+            chunks = [outside.filter(subject_key__in=keys[i : i + BATCH_SIZE]) for i in range(0, len(keys), BATCH_SIZE)]
+        for qs in chunks:
+            for values in qs.order_by("pk").select_for_update().values_list(*_LOAD_FIELDS):
                 row = _Stored(values)
                 elsewhere[(row.subject_type, row.subject_key, row.period)] = row
 
     to_create: list[AlertFinding] = []
     to_update: list[Alert] = []
     update_fields: set[str] = set()
-    events: list[AlertEvent] = []
+    events: list[tuple] = []  # rows of EVENT_COLUMNS
     notify: list[tuple[Alert, str]] = []  # (alert, reason)
 
     for f in found:
@@ -310,10 +311,11 @@ def _sync_once(
         changed = _apply(alert, f)
         if alert.status == AlertStatus.RESOLVED:
             events.append(
-                AlertEvent(
-                    alert_id=alert.pk,
-                    as_of=as_of,
-                    user_id=user_id,
+                _event(
+                    alert.pk,
+                    as_of,
+                    user_id,
+                    at=now,
                     action=Action.REOPENED,
                     from_status=AlertStatus.RESOLVED,
                     to_status=AlertStatus.OPEN,
@@ -333,10 +335,11 @@ def _sync_once(
                 old, new = changed["severity"]
                 up = SEVERITY_RANK[new] > SEVERITY_RANK[old]
                 events.append(
-                    AlertEvent(
-                        alert_id=alert.pk,
-                        as_of=as_of,
-                        user_id=user_id,
+                    _event(
+                        alert.pk,
+                        as_of,
+                        user_id,
+                        at=now,
                         action=Action.ESCALATED if up else Action.DEESCALATED,
                         from_status=alert.status,
                         to_status=alert.status,
@@ -351,10 +354,11 @@ def _sync_once(
             party = {k: list(v) for k, v in changed.items() if k in ("stage", "responsible")}
             if party:
                 events.append(
-                    AlertEvent(
-                        alert_id=alert.pk,
-                        as_of=as_of,
-                        user_id=user_id,
+                    _event(
+                        alert.pk,
+                        as_of,
+                        user_id,
+                        at=now,
                         action=Action.STAGE_CHANGED,
                         from_status=alert.status,
                         to_status=alert.status,
@@ -376,10 +380,11 @@ def _sync_once(
     to_resolve = [a for a in existing.values() if a.status in ACTIVE_STATUSES] if auto_resolve else []
     for alert in to_resolve:
         events.append(
-            AlertEvent(
-                alert_id=alert.pk,
-                as_of=as_of,
-                user_id=user_id,
+            _event(
+                alert.pk,
+                as_of,
+                user_id,
+                at=now,
                 action=Action.RESOLVED,
                 from_status=alert.status,
                 to_status=AlertStatus.RESOLVED,
@@ -407,53 +412,261 @@ def _sync_once(
             prefix=ALERT_NUMBER_PREFIX,
             width=ALERT_NUMBER_WIDTH,
         )
-        new_alerts = [
-            Alert(
-                alert_no=no,
-                kind=kind,
-                status=AlertStatus.OPEN,
-                subject_type=f.subject_type,
-                subject_key=f.subject_key,
-                period=f.period,
-                severity=f.severity,
-                value=_dec(f.value, "0.0001"),
-                threshold=_dec(f.threshold, "0.0001"),
-                amount=_dec(f.amount, "0.01"),
-                message=f.message,
-                evidence=f.evidence,
-                region_code=f.region_code,
-                hospital_code=f.hospital_code,
-                enterprise_code=f.enterprise_code,
-                responsible=f.responsible,
-                stage=f.stage,
-                first_seen_on=as_of,
-                last_seen_on=as_of,
-            )
-            for no, f in zip(numbers, to_create, strict=True)
-        ]
-        bulk_insert(new_alerts, fetch_ids_by="alert_no")
-        for a in new_alerts:
-            events.append(
-                AlertEvent(
-                    alert_id=a.pk,
-                    as_of=as_of,
-                    user_id=user_id,
-                    action=Action.CREATED,
-                    to_status=AlertStatus.OPEN,
-                    to_severity=a.severity,
-                    reason=REASON_FOUND,
-                )
-            )
-            notify.append((a, Action.CREATED))
+        new_alerts = _create(kind, to_create, numbers, as_of=as_of, now=now)
+        # Creation events of the block in one INSERT … SELECT (after the other events: same order as before).
+        if events:
+            insert_rows(AlertEvent, EVENT_COLUMNS, events)
+            events = []
+        _created_events(numbers, as_of=as_of, user_id=user_id, now=now)
+        notify.extend((a, Action.CREATED) for a in new_alerts)
         result.created = len(new_alerts)
 
     if events:
-        bulk_insert(events)
+        insert_rows(AlertEvent, EVENT_COLUMNS, events)
     if notify:
         result.notified_users = notifications_for_alerts(alerts=notify)
         if digest and result.notified_users:
             notifications_send_digests_on_commit(user_ids=result.notified_users)
     return result
+
+
+EVENT_COLUMNS = (
+    "alert_id",
+    "at",
+    "as_of",
+    "user_id",
+    "action",
+    "from_status",
+    "to_status",
+    "from_severity",
+    "to_severity",
+    "reason",
+    "changes",
+)
+# The columns a new alert is written with (every concrete field but the pk).
+ALERT_COLUMNS = (
+    "alert_no",
+    "kind",
+    "severity",
+    "status",
+    "subject_type",
+    "subject_key",
+    "period",
+    "region_code",
+    "hospital_code",
+    "enterprise_code",
+    "responsible",
+    "stage",
+    "value",
+    "threshold",
+    "amount",
+    "message",
+    "evidence",
+    "first_seen_on",
+    "last_seen_on",
+    "created_at",
+    "updated_at",
+    "resolved_at",
+)
+
+
+def _event(
+    alert_id,
+    as_of,
+    user_id,
+    *,
+    action,
+    from_status="",
+    to_status="",
+    from_severity="",
+    to_severity="",
+    reason="",
+    changes=None,
+    at=None,
+) -> tuple:
+    """A history row (EVENT_COLUMNS) as a plain tuple: a scan writes 10^5 of them."""
+    return (
+        alert_id,
+        at or timezone.now(),
+        as_of,
+        user_id,
+        action,
+        from_status,
+        to_status,
+        from_severity,
+        to_severity,
+        reason,
+        changes or {},
+    )
+
+
+class _New:
+    """A just-created alert as notifications see it (no model instance per row)."""
+
+    __slots__ = (
+        "pk",
+        "alert_no",
+        "kind",
+        "subject_key",
+        "message",
+        "severity",
+        "region_code",
+        "hospital_code",
+        "enterprise_code",
+        "responsible",
+    )
+
+    def __init__(self, pk, alert_no, kind, f: AlertFinding):
+        self.pk = pk
+        self.alert_no = alert_no
+        self.kind = kind
+        self.subject_key = f.subject_key
+        self.message = f.message
+        self.severity = f.severity
+        self.region_code = f.region_code
+        self.hospital_code = f.hospital_code
+        self.enterprise_code = f.enterprise_code
+        self.responsible = f.responsible
+
+
+def _create(kind: str, found: list[AlertFinding], numbers: list[str], *, as_of: dt.date, now) -> list[_New]:
+    """INSERT the new alerts (COPY on PostgreSQL) and read their ids back by number, in one query."""
+    rows = [
+        (
+            no,
+            kind,
+            f.severity,
+            AlertStatus.OPEN.value,
+            f.subject_type,
+            f.subject_key,
+            f.period,
+            f.region_code,
+            f.hospital_code,
+            f.enterprise_code,
+            f.responsible,
+            f.stage,
+            _dec(f.value, "0.0001"),
+            _dec(f.threshold, "0.0001"),
+            _dec(f.amount, "0.01"),
+            f.message,
+            f.evidence,
+            as_of,
+            as_of,
+            now,
+            now,
+            None,
+        )
+        for no, f in zip(numbers, found, strict=True)
+    ]
+    insert_rows(Alert, ALERT_COLUMNS, rows)
+    ids = dict(_block(numbers).values_list("alert_no", "pk"))
+    if len(ids) != len(numbers):  # pragma: no cover - the block is ours (counter row locked)
+        raise AssertionError("alert number block not written as expected")
+    return [_New(ids[no], no, kind, f) for no, f in zip(numbers, found, strict=True)]
+
+
+def _block_where(numbers: list[str]) -> tuple[str, list]:
+    """SQL condition for the alerts numbered in a block from number_block: consecutive numbers
+    of one width are a range of the unique index."""
+    if len(numbers[0]) == len(numbers[-1]):
+        return "alert_no >= %s AND alert_no <= %s", [numbers[0], numbers[-1]]
+    return f"alert_no IN ({', '.join(['%s'] * len(numbers))})", list(numbers)  # pragma: no cover - width overflow
+
+
+def _block(numbers: list[str]):
+    if len(numbers[0]) == len(numbers[-1]):
+        return Alert.objects.filter(alert_no__gte=numbers[0], alert_no__lte=numbers[-1])
+    return Alert.objects.filter(alert_no__in=numbers)  # pragma: no cover - width overflow
+
+
+def _created_events(numbers: list[str], *, as_of: dt.date, user_id, now) -> None:
+    """One 'created' history row per alert of the block, in one INSERT … SELECT (pk order)."""
+    qn = connection.ops.quote_name
+    where, params = _block_where(numbers)
+    cols = ", ".join(qn(c) for c in EVENT_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {qn(AlertEvent._meta.db_table)} ({cols}) "
+            f"SELECT id, %s, %s, %s, %s, %s, %s, %s, severity, %s, %s FROM {qn(Alert._meta.db_table)} "
+            f"WHERE {where} ORDER BY id",
+            [
+                _db_value(AlertEvent._meta.get_field("at"), now),
+                _db_value(AlertEvent._meta.get_field("as_of"), as_of),
+                user_id,
+                Action.CREATED.value,
+                "",
+                AlertStatus.OPEN.value,
+                "",
+                REASON_FOUND,
+                _db_value(AlertEvent._meta.get_field("changes"), {}),
+                *params,
+            ],
+        )
+
+
+def _db_value(f, value):
+    """A parameter for field ``f`` of a raw statement."""
+    return f.get_db_prep_save(value, connection)
+
+
+def _copy_text(value) -> str:
+    """One value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, dict | list):
+        value = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, dt.date):  # date and aware datetime
+        value = value.isoformat()
+    else:
+        value = str(value)
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        value = value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
+
+
+def insert_rows(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """INSERT plain tuples (values in ``columns`` order, Python types) into ``model``'s table.
+
+    PostgreSQL: one COPY FROM STDIN (no per-row statement, no parameter mogrifying);
+    SQLite: one prepared INSERT run by executemany. Same rows either way.
+    """
+    if not rows:
+        return
+    qn = connection.ops.quote_name
+    table = qn(model._meta.db_table)
+    cols = ", ".join(qn(c) for c in columns)
+    if connection.vendor == "postgresql":
+        import io
+
+        buf = io.StringIO()
+        buf.writelines("\t".join([_copy_text(v) for v in row]) + "\n" for row in rows)
+        buf.seek(0)
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            cursor.cursor.copy_expert(f"COPY {table} ({cols}) FROM STDIN", buf)
+        return
+    fields = [model._meta.get_field(c) if not c.endswith("_id") else model._meta.get_field(c[:-3]) for c in columns]
+    converters = [_sqlite_value_converter(f) for f in fields]
+    params = [[convert(v) for convert, v in zip(converters, row, strict=True)] for row in rows]
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} ({cols}) VALUES ({', '.join(['%s'] * len(columns))})", params)
+
+
+def _sqlite_value_converter(f):
+    from django.db import models as m
+
+    if isinstance(f, m.DateTimeField):
+        return lambda v: connection.ops.adapt_datetimefield_value(v)
+    if isinstance(f, m.DecimalField):
+        return lambda v: None if v is None else str(v)
+    if isinstance(f, m.DateField):
+        return lambda v: None if v is None else v.isoformat()
+    if isinstance(f, m.JSONField):
+        return lambda v: json.dumps(v)
+    if isinstance(f, m.BooleanField):
+        return lambda v: None if v is None else int(v)
+    return lambda v: v
 
 
 def bulk_insert(objs: list, *, fetch_ids_by: str | None = None) -> None:

@@ -20,14 +20,15 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, F, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from parties.identifiers import region_prefix
 from parties.models import BUREAU_ROLES, Role, User
 from settlement.models import Alert, AlertKind, Notification
 from settlement.models.alerts import PRICE_KINDS
-from settlement.services.alert_engine import bulk_insert
+from settlement.services.alert_engine import insert_rows
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,17 @@ REASON_TITLES = {
 DIGEST_SUBJECT = "[集采结算] 预警摘要 / alert digest: {count}"
 MSG_ALL_READ = "全部已读 / all marked read"
 
+NOTIFICATION_COLUMNS = (
+    "user_id",
+    "alert_id",
+    "kind",
+    "reason",
+    "title",
+    "body",
+    "created_at",
+    "read_at",
+    "emailed_at",
+)
 CHASING_ROLES = (Role.BUREAU_OPERATOR, Role.BUREAU_APPROVER)
 
 
@@ -100,25 +112,19 @@ def notifications_for_alerts(*, alerts: Iterable[tuple[Alert, str]]) -> set[int]
     if not pairs:
         return set()
     recipients = _recipients([a for a, _ in pairs])
-    rows: list[Notification] = []
+    now = timezone.now()
+    labels = {k.value: str(k.label) for k in AlertKind}  # one translation per kind, not per row
+    rows: list[tuple] = []
     for i, (alert, reason) in enumerate(pairs):
         user_ids = recipients[i]
         if not user_ids:
             continue
-        title = f"{REASON_TITLES.get(reason, reason)}: {AlertKind(alert.kind).label} {alert.subject_key}"[:200]
+        label = labels.get(alert.kind) or str(AlertKind(alert.kind).label)
+        title = f"{REASON_TITLES.get(reason, reason)}: {label} {alert.subject_key}"[:200]
         for uid in user_ids:
-            rows.append(
-                Notification(
-                    user_id=uid,
-                    alert_id=alert.pk,
-                    kind=alert.kind,
-                    reason=reason,
-                    title=title,
-                    body=alert.message,
-                )
-            )
-    bulk_insert(rows)
-    return {r.user_id for r in rows}
+            rows.append((uid, alert.pk, alert.kind, reason, title, alert.message, now, None, None))
+    insert_rows(Notification, NOTIFICATION_COLUMNS, rows)
+    return {r[0] for r in rows}
 
 
 def notifications_send_digests_on_commit(*, user_ids: Iterable[int] | None = None) -> None:
@@ -126,17 +132,22 @@ def notifications_send_digests_on_commit(*, user_ids: Iterable[int] | None = Non
     transaction.on_commit(lambda: notifications_send_digests(user_ids=ids))
 
 
-def _claim(user_ids: list[int] | None) -> tuple[list[int], object]:
-    """Mark pending notices as mailed now; return their ids and the claim time."""
+def _claim(user_ids: list[int] | None) -> tuple[int, object]:
+    """Mark pending notices as mailed now, in one statement; return how many and the claim time.
+
+    Rows another digest holds locked are skipped (SKIP LOCKED); the claimed rows are the
+    ones whose emailed_at equals the returned claim time (microseconds), which is how the
+    digest reads them back and how a failed send gives them back.
+    """
     now = timezone.now()
     with transaction.atomic():
         pending = Notification.objects.filter(emailed_at__isnull=True)
         if user_ids is not None:
             pending = pending.filter(user_id__in=user_ids)
-        ids = list(pending.order_by("pk").select_for_update(skip_locked=True).values_list("id", flat=True))
-        for i in range(0, len(ids), BATCH_SIZE):
-            Notification.objects.filter(pk__in=ids[i : i + BATCH_SIZE]).update(emailed_at=now)
-    return ids, now
+        # UPDATE … WHERE id IN (SELECT id … ORDER BY id FOR UPDATE SKIP LOCKED): rows locked in pk order.
+        locked = pending.order_by("pk").select_for_update(skip_locked=True).values("pk")
+        claimed = Notification.objects.filter(pk__in=locked).update(emailed_at=now)
+    return claimed, now
 
 
 def notifications_send_digests(*, user_ids: Iterable[int] | None = None) -> int:
@@ -145,22 +156,25 @@ def notifications_send_digests(*, user_ids: Iterable[int] | None = None) -> int:
     Run after the scan has committed (never inside a transaction that may roll back).
     Users without an e-mail address keep their in-app notices only (marked mailed).
     """
-    ids, claimed_at = _claim(None if user_ids is None else list(user_ids))
-    if not ids:
+    claimed, claimed_at = _claim(None if user_ids is None else list(user_ids))
+    if not claimed:
         return 0
+    mine = Notification.objects.filter(emailed_at=claimed_at)
+    if user_ids is not None:
+        mine = mine.filter(user_id__in=list(user_ids))
     per_user: dict[int, list[tuple[str, str]]] = defaultdict(list)
     counts: dict[int, dict[str, int]] = defaultdict(dict)
-    for i in range(0, len(ids), BATCH_SIZE):
-        chunk = ids[i : i + BATCH_SIZE]
-        for uid, kind, n in (
-            Notification.objects.filter(pk__in=chunk).values_list("user_id", "kind").annotate(n=Count("id")).order_by()
-        ):
-            counts[uid][kind] = counts[uid].get(kind, 0) + n
-        for uid, title, body in (
-            Notification.objects.filter(pk__in=chunk).order_by("user_id", "pk").values_list("user_id", "title", "body")
-        ):
-            if len(per_user[uid]) < DIGEST_MAX_LINES:
-                per_user[uid].append((title, body))
+    for uid, kind, n in mine.values_list("user_id", "kind").annotate(n=Count("id")).order_by():
+        counts[uid][kind] = n
+    # The first DIGEST_MAX_LINES notices of each user (by pk), in one query.
+    first = (
+        mine.annotate(rank=Window(RowNumber(), partition_by=[F("user_id")], order_by=F("pk").asc()))
+        .filter(rank__lte=DIGEST_MAX_LINES)
+        .order_by("user_id", "pk")
+        .values_list("user_id", "title", "body")
+    )
+    for uid, title, body in first:
+        per_user[uid].append((title, body))
     emails = dict(User.objects.filter(pk__in=list(counts)).exclude(email="").values_list("id", "email"))
     messages = []
     for uid, by_kind in sorted(counts.items()):
@@ -193,7 +207,7 @@ def notifications_send_digests(*, user_ids: Iterable[int] | None = None) -> int:
     except Exception:
         # Give the claim back: the next digest carries these notices.
         log.exception("alert digest mail failed; notices stay pending")
-        Notification.objects.filter(pk__in=ids, emailed_at=claimed_at).update(emailed_at=None)
+        mine.update(emailed_at=None)
         raise
     return sent
 

@@ -146,3 +146,26 @@ def test_daily_task_early_in_a_month_rescans_the_previous_one(province):
     from price_monitor import tasks
 
     assert tasks.price_scan_daily(today="2026-10-03")["periods"] == ["2026-09", "2026-10"]
+
+
+def test_a_scan_builds_only_last_months_order_prices_it_reads(province):
+    # given order lines in August and September and a listing price effective in August
+    from price_monitor.models import PriceObservation
+
+    award = AwardFactory(supply_region=province, award_price=Decimal("10.0000"))
+    OrderLineFactory(product=award.product, unit_price=Decimal("10.0000"), ordered_at=at("2026-08-10", 9))
+    OrderLineFactory(product=award.product, unit_price=Decimal("10.5000"), ordered_at=at("2026-09-10", 9))
+    ReferencePriceFactory(product=award.product, region=province, effective_from=dt.date(2026, 8, 5))
+    # when September is scanned with no observations of August yet
+    prices_scan(period="2026-09", as_of=AS_OF)
+    # then August holds its order prices (for PRICE_SPIKE) and nothing else; September everything
+    by_period = sorted(PriceObservation.objects.values_list("period", "source"))
+    assert by_period == [("2026-08", "order"), ("2026-09", "order")]
+    # and scanning August itself then adds its reference price, idempotently
+    prices_scan(period="2026-08", as_of=AS_OF)
+    prices_scan(period="2026-08", as_of=AS_OF)
+    assert sorted(PriceObservation.objects.values_list("period", "source")) == [
+        ("2026-08", "listing"),
+        ("2026-08", "order"),
+        ("2026-09", "order"),
+    ]

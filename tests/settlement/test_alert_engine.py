@@ -307,3 +307,92 @@ def test_two_scans_of_one_partition_racing_make_one_alert_per_subject():
     assert errors == []
     assert Alert.objects.filter(kind="RECEIPT_PENDING").count() == 200
     assert AlertEvent.objects.filter(action="created").count() == 200
+
+
+def test_text_with_tabs_newlines_and_backslashes_is_stored_as_found():
+    # given a finding whose message and evidence hold COPY's special characters and Chinese
+    message = "少送\t2 盒\n第二行 \\N 反斜杠\\ / short\r\nby 2"
+    evidence = {"note": "a\tb\\c\nd", "lines": ["PO1/1", "\\N"], "amount": "12.30"}
+    ent = EnterpriseFactory()
+    user = enterprise_user(ent)
+    # when it is raised
+    sync(
+        [
+            finding(
+                "A/1",
+                message=message,
+                evidence=evidence,
+                value=Decimal("1.23456"),
+                amount=Decimal("10.005"),
+                enterprise_code=ent.credit_code,
+                responsible="enterprise",
+            )
+        ],
+        digest=False,
+    )
+    # then the alert and its notice read back exactly; numbers are quantized half-up once
+    alert = Alert.objects.get()
+    assert (alert.message, alert.evidence) == (message, evidence)
+    assert (alert.value, alert.amount, alert.threshold, alert.resolved_at) == (
+        Decimal("1.2346"),
+        Decimal("10.01"),
+        None,
+        None,
+    )
+    assert alert.hospital_code == "" and alert.stage == "" and alert.created_at == alert.updated_at
+    notice = Notification.objects.get()
+    assert (notice.user_id, notice.alert_id, notice.body, notice.emailed_at) == (user.pk, alert.pk, message, None)
+    # and a second scan with the same finding writes nothing
+    assert sync(
+        [
+            finding(
+                "A/1",
+                message=message,
+                evidence=evidence,
+                value=Decimal("1.23456"),
+                amount=Decimal("10.005"),
+                enterprise_code=ent.credit_code,
+                responsible="enterprise",
+            )
+        ],
+        digest=False,
+    ).as_dict() == {"created": 0, "updated": 0, "escalated": 0, "resolved": 0, "reopened": 0}
+
+
+def test_a_block_of_new_alerts_gets_one_created_event_each_in_number_order():
+    # given a stored alert that reappears (reopen event) next to three new subjects
+    sync([finding("OLD/1")])
+    sync([])  # resolved
+    # when one scan reopens it and raises three new ones of different severities
+    result = sync([finding("OLD/1"), finding("N/1", "low"), finding("N/2", "high"), finding("N/3", "critical")])
+    assert (result.created, result.reopened) == (3, 1)
+    # then every new alert has exactly one "created" event carrying its severity, written after the reopen
+    new = list(Alert.objects.filter(subject_key__startswith="N/").order_by("pk"))
+    assert [a.alert_no for a in new] == sorted(a.alert_no for a in new)
+    created = list(AlertEvent.objects.filter(action="created", alert__in=new).order_by("pk"))
+    assert [(e.alert_id, e.to_severity, e.from_status, e.to_status, e.as_of, e.user_id) for e in created] == [
+        (a.pk, a.severity, "", "open", D, None) for a in new
+    ]
+    reopen = AlertEvent.objects.get(action="reopened")
+    assert reopen.pk < created[0].pk and len({e.at for e in created}) == 1
+
+
+def test_the_digest_lists_the_first_notices_and_counts_the_rest(django_capture_on_commit_callbacks):
+    # given an enterprise user with 55 new alerts and another with 1
+    ent, other = EnterpriseFactory(), EnterpriseFactory()
+    enterprise_user(ent, email="e@example.com")
+    enterprise_user(other, email="o@example.com")
+    many = [
+        finding(f"A/{i:02d}", enterprise_code=ent.credit_code, responsible="enterprise", message=f"m{i:02d}")
+        for i in range(55)
+    ]
+    sync([*many, finding("B/1", enterprise_code=other.credit_code, responsible="enterprise")], digest=False)
+    # when the digest goes out
+    assert notifications_send_digests() == 2
+    mine = next(m for m in mail.outbox if m.to == ["e@example.com"])
+    # then it lists the first DIGEST_MAX_LINES notices in order and counts the rest
+    listed = [line for line in mine.body.splitlines() if line.startswith("- ")]
+    assert len(listed) == 50 and listed[0].endswith("A/00") and listed[-1].endswith("A/49")
+    assert "55" in mine.subject and "5 more" in mine.body
+    assert Notification.objects.filter(emailed_at__isnull=True).count() == 0
+    assert notifications_send_digests() == 0
