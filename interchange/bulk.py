@@ -9,8 +9,10 @@ caller's transaction.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
+import threading
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -139,24 +141,34 @@ def fetch_by_keys(keys: pd.DataFrame, types: dict[str, str], sql: str) -> pd.Dat
 
 
 def copy_insert(
-    model: type[models.Model], frame: pd.DataFrame, *, text_columns: Iterable[str] = (), order_by: Sequence[str] = ()
+    model: type[models.Model],
+    frame: pd.DataFrame | None,
+    *,
+    text_columns: Iterable[str] = (),
+    order_by: Sequence[str] = (),
+    staged: str | None = None,
+    columns: Sequence[str] = (),
 ) -> int:
     """PostgreSQL: COPY ``frame`` (columns = db columns, values as text) into a staging
     table shaped like the model's table, then one INSERT … ON CONFLICT DO NOTHING.
 
+    ``staged``: the rows (``columns``) are already in that TEMP table (``Sink``); no COPY.
     ``order_by``: insert in natural-key order, so the unique index is filled left to right.
     """
-    if frame.empty:
+    if staged is None and (frame is None or frame.empty):
         return 0
+    cols = list(columns) if staged is not None else list(frame.columns)
     table = model._meta.db_table
-    cols = list(frame.columns)
-    name = _temp_name("stg")
     col_list = ", ".join(cols)
-    force = [c for c in text_columns if c in cols]
-    force_sql = f", FORCE_NOT_NULL ({', '.join(force)})" if force else ""
     with connection.cursor() as cur:
-        cur.execute(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {col_list} FROM {table} WITH NO DATA")
-        cur.copy_expert(f"COPY {name} ({col_list}) FROM STDIN WITH (FORMAT csv{force_sql})", _csv_text(frame))
+        if staged is None:
+            name = _temp_name("stg")
+            force = [c for c in text_columns if c in cols]
+            force_sql = f", FORCE_NOT_NULL ({', '.join(force)})" if force else ""
+            cur.execute(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {col_list} FROM {table} WITH NO DATA")
+            cur.copy_expert(f"COPY {name} ({col_list}) FROM STDIN WITH (FORMAT csv{force_sql})", _csv_text(frame))
+        else:
+            name = staged
         order = f" ORDER BY {', '.join(order_by)}" if order_by else ""
         cur.execute(f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM {name}{order} ON CONFLICT DO NOTHING")
         inserted = cur.rowcount
@@ -165,22 +177,33 @@ def copy_insert(
 
 
 def copy_update(
-    model: type[models.Model], frame: pd.DataFrame, *, key: str, where: str = "", text_columns: Iterable[str] = ()
+    model: type[models.Model],
+    frame: pd.DataFrame | None,
+    *,
+    key: str,
+    where: str = "",
+    text_columns: Iterable[str] = (),
+    staged: str | None = None,
+    columns: Sequence[str] = (),
 ) -> int:
-    """PostgreSQL: COPY then one ``UPDATE table SET … FROM staging WHERE table.key = staging.key``."""
-    if frame.empty:
+    """PostgreSQL: COPY then one ``UPDATE table SET … FROM staging WHERE table.key = staging.key``
+    (``staged``: the rows are already in that TEMP table, see ``copy_insert``)."""
+    if staged is None and (frame is None or frame.empty):
         return 0
+    cols = list(columns) if staged is not None else list(frame.columns)
     table = model._meta.db_table
-    cols = list(frame.columns)
-    name = _temp_name("upd")
     col_list = ", ".join(cols)
-    force = [c for c in text_columns if c in cols]
-    force_sql = f", FORCE_NOT_NULL ({', '.join(force)})" if force else ""
     sets = ", ".join(f"{c} = s.{c}" for c in cols if c != key)
     extra = f" AND {where}" if where else ""
     with connection.cursor() as cur:
-        cur.execute(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {col_list} FROM {table} WITH NO DATA")
-        cur.copy_expert(f"COPY {name} ({col_list}) FROM STDIN WITH (FORMAT csv{force_sql})", _csv_text(frame))
+        if staged is None:
+            name = _temp_name("upd")
+            force = [c for c in text_columns if c in cols]
+            force_sql = f", FORCE_NOT_NULL ({', '.join(force)})" if force else ""
+            cur.execute(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {col_list} FROM {table} WITH NO DATA")
+            cur.copy_expert(f"COPY {name} ({col_list}) FROM STDIN WITH (FORMAT csv{force_sql})", _csv_text(frame))
+        else:
+            name = staged
         cur.execute(f"UPDATE {table} t SET {sets} FROM {name} s WHERE t.{key} = s.{key}{extra}")
         updated = cur.rowcount
         cur.execute(f"DROP TABLE {name}")
@@ -312,6 +335,9 @@ def insert_rows(
     """
     if frame.empty:
         return 0
+    sink = _active_sink()
+    if sink is not None:
+        return sink.insert(model, frame, kinds, order_by=order_by)
     if is_postgres():
         text_cols = _text_columns(frame, kinds)
         return copy_insert(model, copy_text(frame, kinds), text_columns=text_cols, order_by=order_by)
@@ -325,6 +351,9 @@ def update_rows(model: type[models.Model], frame: pd.DataFrame, kinds: dict[str,
     """
     if frame.empty:
         return 0
+    sink = _active_sink()
+    if sink is not None:
+        return sink.update(model, frame, kinds, where=where)
     if is_postgres():
         text_cols = _text_columns(frame, kinds)
         return copy_update(model, copy_text(frame, kinds), key="id", where=where, text_columns=text_cols)
@@ -387,3 +416,108 @@ def units_text_or_none(s: pd.Series, scale: int) -> pd.Series:
 
     text = units_text(s, scale)
     return text.where(s.notna().to_numpy(), None)
+
+
+# -- collecting the writes of a file read in chunks --------------------------------------
+
+_local = threading.local()
+
+
+def _active_sink() -> Sink | None:
+    return getattr(_local, "sink", None)
+
+
+@contextlib.contextmanager
+def collecting():
+    """Inside the block ``insert_rows`` / ``update_rows`` stage their rows instead of
+    writing them; ``sink.flush()`` then writes everything staged with one statement per
+    target (PostgreSQL: the chunks are COPYed into one TEMP table each, so memory stays
+    at one chunk), ``sink.discard()`` drops it. The database tables are untouched until
+    ``flush``, so every chunk is checked against the same state as the first."""
+    sink = Sink()
+    previous = _active_sink()
+    _local.sink = sink
+    try:
+        yield sink
+    finally:
+        _local.sink = previous
+
+
+class Sink:
+    def __init__(self) -> None:
+        self._ops: dict[tuple, dict] = {}  # (kind, model, columns, where/order) → staged op
+
+    def _op(self, kind: str, model, frame: pd.DataFrame, kinds: dict, extra) -> dict:
+        key = (kind, model, tuple(frame.columns), extra)
+        op = self._ops.get(key)
+        if op is None:
+            op = {"kind": kind, "model": model, "kinds": kinds, "extra": extra, "frames": [], "table": None, "rows": 0}
+            if is_postgres():
+                cols = list(frame.columns)
+                op["table"] = _temp_name("sink")
+                op["text_columns"] = _text_columns(frame, kinds)
+                with connection.cursor() as cur:
+                    cur.execute(
+                        f"CREATE TEMP TABLE {op['table']} ON COMMIT DROP AS "
+                        f"SELECT {', '.join(cols)} FROM {model._meta.db_table} WITH NO DATA"
+                    )
+            self._ops[key] = op
+        return op
+
+    def _stage(self, op: dict, frame: pd.DataFrame) -> int:
+        op["rows"] += len(frame)
+        if op["table"] is None:
+            op["frames"].append(frame)
+            return len(frame)
+        cols = list(frame.columns)
+        force = [c for c in op["text_columns"] if c in cols]
+        force_sql = f", FORCE_NOT_NULL ({', '.join(force)})" if force else ""
+        with connection.cursor() as cur:
+            cur.copy_expert(
+                f"COPY {op['table']} ({', '.join(cols)}) FROM STDIN WITH (FORMAT csv{force_sql})",
+                _csv_text(copy_text(frame, op["kinds"])),
+            )
+        return len(frame)
+
+    def insert(self, model, frame: pd.DataFrame, kinds: dict, *, order_by: Sequence[str] = ()) -> int:
+        return self._stage(self._op("insert", model, frame, kinds, tuple(order_by)), frame)
+
+    def update(self, model, frame: pd.DataFrame, kinds: dict, *, where: str = "") -> int:
+        return self._stage(self._op("update", model, frame, kinds, where), frame)
+
+    @property
+    def staged(self) -> int:
+        return sum(op["rows"] for op in self._ops.values())
+
+    def flush(self) -> tuple[int, int]:
+        """Write what was staged; (rows inserted, rows updated)."""
+        inserted = updated = 0
+        previous = _active_sink()
+        _local.sink = None
+        try:
+            for (kind, model, cols, extra), op in self._ops.items():
+                if op["table"] is None:
+                    frames = [f for f in op["frames"] if not f.empty]
+                    if not frames:
+                        continue
+                    frame = pd.concat(frames) if len(frames) > 1 else frames[0]
+                    if kind == "insert":
+                        inserted += insert_rows(model, frame, op["kinds"], order_by=extra)
+                    else:
+                        updated += update_rows(model, frame, op["kinds"], where=extra)
+                    continue
+                staged, op["table"] = op["table"], None  # dropped by the write
+                if kind == "insert":
+                    inserted += copy_insert(model, None, staged=staged, columns=cols, order_by=extra)
+                else:
+                    updated += copy_update(model, None, key="id", where=extra, staged=staged, columns=cols)
+        finally:
+            _local.sink = previous
+            self.discard()
+        return inserted, updated
+
+    def discard(self) -> None:
+        for op in self._ops.values():
+            if op["table"] is not None:
+                drop(op["table"])
+        self._ops = {}

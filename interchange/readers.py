@@ -135,7 +135,21 @@ def _with_headers(grid: pd.DataFrame, spec: TableSpec, encoding: str) -> RawTabl
     if grid.shape[0] == 0:
         missing = [c.name for c in spec.columns if c.required]
         return RawTable(pd.DataFrame(columns=list(spec.column_names), dtype=object), encoding, missing=missing)
-    header_cells = [str(h).strip().lstrip("\ufeff").strip() for h in grid.iloc[0].tolist()]
+    layout = _layout(grid.iloc[0].tolist(), spec)
+    frame = _body(grid.iloc[1:], layout, spec, first_row=2)
+    return RawTable(frame, encoding, missing=layout.missing, unknown=layout.unknown, duplicated=layout.duplicated)
+
+
+@dataclass
+class _Layout:
+    selected: dict[str, int]  # canonical column → position in the file
+    missing: list[str]
+    unknown: list[str]
+    duplicated: list[str]
+
+
+def _layout(header_row: list, spec: TableSpec) -> _Layout:
+    header_cells = [str(h).strip().lstrip("\ufeff").strip() for h in header_row]
     mapping = spec.header_map()
     selected: dict[str, int] = {}
     unknown: list[str] = []
@@ -150,10 +164,14 @@ def _with_headers(grid: pd.DataFrame, spec: TableSpec, encoding: str) -> RawTabl
             duplicated.append(canonical)
         else:
             selected[canonical] = pos
-    body = grid.iloc[1:]
-    # Row numbers as in the file: header is row 1.
-    index = pd.RangeIndex(2, 2 + len(body), name="row")
-    cols = {name: body.iloc[:, pos].to_numpy(dtype=object) for name, pos in selected.items()}
+    missing = [c.name for c in spec.columns if c.required and c.name not in selected]
+    return _Layout(selected, missing, unknown, duplicated)
+
+
+def _body(body: pd.DataFrame, layout: _Layout, spec: TableSpec, *, first_row: int) -> pd.DataFrame:
+    """Data rows under canonical names; index = row number in the file (header = row 1)."""
+    index = pd.RangeIndex(first_row, first_row + len(body), name="row")
+    cols = {name: body.iloc[:, pos].to_numpy(dtype=object) for name, pos in layout.selected.items()}
     for c in spec.columns:
         if c.name not in cols:
             cols[c.name] = np.full(len(body), "", dtype=object)
@@ -166,8 +184,120 @@ def _with_headers(grid: pd.DataFrame, spec: TableSpec, encoding: str) -> RawTabl
             nonblank |= np.strings.str_len(np.strings.strip(cells)) > 0
         if not nonblank.all():
             frame = frame[nonblank]
-    missing = [c.name for c in spec.columns if c.required and c.name not in selected]
-    return RawTable(frame, encoding, missing=missing, unknown=unknown, duplicated=duplicated)
+    return frame
+
+
+# -- reading in chunks ------------------------------------------------------------------
+
+
+@dataclass
+class OpenTable:
+    """A file opened for reading in chunks: its layout now, its rows by ``chunks()``.
+
+    ``frame`` is set (and ``chunks()`` yields it whole) for XLSX and when no chunk size
+    was asked for; for CSV each chunk is read from disk when its turn comes, so memory
+    follows the chunk size, not the file size.
+    """
+
+    encoding: str
+    missing: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    duplicated: list[str] = field(default_factory=list)
+    frame: pd.DataFrame | None = None
+    path: Path | None = None
+    chunk_rows: int = 0
+    layout: _Layout | None = None
+    spec: TableSpec | None = None
+
+    def chunks(self):
+        """Frames of text cells (index = file row number); raises UnreadableFile mid-way on a broken row."""
+        if self.frame is not None:
+            yield self.frame
+            return
+        if self.layout is None:  # blank file
+            return
+        reader = _csv_reader(self.path, self.encoding, self.chunk_rows)
+        next_row = 1  # row number of the reader's next record (the header is row 1)
+        try:
+            for grid in reader:
+                body = grid.iloc[1:] if next_row == 1 else grid
+                first = next_row + (1 if next_row == 1 else 0)
+                next_row += len(grid)
+                yield _body(body, self.layout, self.spec, first_row=first)
+        except (pd.errors.ParserError, ValueError, UnicodeDecodeError) as exc:
+            raise UnreadableFile(f"{reasons.UNREADABLE}: {exc}") from exc
+        finally:
+            reader.close()
+
+
+def _csv_reader(path: Path, encoding: str, chunk_rows: int):
+    return pd.read_csv(
+        path,
+        encoding=encoding,
+        chunksize=chunk_rows,
+        dtype=object,
+        keep_default_na=False,
+        na_filter=False,
+        skip_blank_lines=False,
+        header=None,
+        quoting=csv.QUOTE_MINIMAL,
+        engine="c",
+    )
+
+
+def sniff_csv(path: Path) -> tuple[str, bool]:
+    """(encoding, has content) of a CSV file, read in blocks: BOM, else strict UTF-8, else GB18030."""
+    with open(path, "rb") as fh:
+        first = fh.read(len(codecs.BOM_UTF8))
+    candidates = ["utf-8-sig"] if first == codecs.BOM_UTF8 else ["utf-8", "gb18030"]
+    last_exc: Exception | None = None
+    for encoding in candidates:
+        decoder = codecs.getincrementaldecoder(encoding)()
+        content = False
+        try:
+            with open(path, "rb") as fh:
+                while block := fh.read(1 << 24):
+                    text = decoder.decode(block)
+                    content = content or bool(text.strip())
+                text = decoder.decode(b"", final=True)
+                content = content or bool(text.strip())
+            return encoding, content
+        except UnicodeDecodeError as exc:
+            last_exc = exc
+    raise UnreadableFile(f"{reasons.UNREADABLE}: {last_exc}")
+
+
+def open_table(path: str | Path, spec: TableSpec, chunk_rows: int | None = None) -> OpenTable:
+    """Open ``path`` for ``spec``; CSV in chunks of ``chunk_rows`` rows when given, else whole."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        magic = fh.read(len(XLSX_MAGIC))
+    if not chunk_rows or magic == XLSX_MAGIC or path.name.lower().endswith((".xlsx", ".xlsm")):
+        raw = read_table(path, spec)
+        return OpenTable(raw.encoding, raw.missing, raw.unknown, raw.duplicated, frame=raw.frame)
+    encoding, content = sniff_csv(path)
+    if not content:
+        missing = [c.name for c in spec.columns if c.required]
+        return OpenTable(encoding, missing=missing, path=path, chunk_rows=chunk_rows, spec=spec)
+    try:
+        reader = _csv_reader(path, encoding, 1)
+        try:
+            header = reader.get_chunk().iloc[0].tolist()
+        finally:
+            reader.close()
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise UnreadableFile(f"{reasons.UNREADABLE}: {exc}") from exc
+    layout = _layout(header, spec)
+    return OpenTable(
+        encoding,
+        missing=layout.missing,
+        unknown=layout.unknown,
+        duplicated=layout.duplicated,
+        path=path,
+        chunk_rows=chunk_rows,
+        layout=layout,
+        spec=spec,
+    )
 
 
 _FULLWIDTH_HEADER = str.maketrans({0x3000: " ", 0xFF08: "(", 0xFF09: ")", 0xFF0F: "/"})

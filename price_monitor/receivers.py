@@ -32,11 +32,25 @@ def covering_partitions(partitions) -> list[tuple[str, str]]:
     return out
 
 
-def on_table_imported(sender, *, table: str, partitions=(), **kwargs) -> None:
-    if table not in OBSERVED_TABLES or not partitions:
+def on_table_imported(sender, *, table: str, partitions=(), tables=None, **kwargs) -> None:
+    """One build per (prefix, month) with the groups of every observed table that touched it
+    (``tables``: all the tables of an ``import_dir``, see ``interchange.signals.deferred``)."""
+    if tables is None:
+        tables = {table: partitions}
+    builds: dict[tuple[str, str], list[str]] = {}
+    for name, parts in tables.items():
+        if name not in OBSERVED_TABLES or not parts:
+            continue
+        for prefix, month in covering_partitions(parts):
+            groups = builds.setdefault((prefix, month), [])
+            if OBSERVED_TABLES[name] not in groups:
+                groups.append(OBSERVED_TABLES[name])
+    if not builds:
         return
     from price_monitor.tasks import observations_build_task
 
-    for prefix, month in covering_partitions(partitions):
-        group = OBSERVED_TABLES[table]
-        transaction.on_commit(lambda p=prefix, m=month, g=group: observations_build_task.delay(p, m, [g]))
+    for (prefix, month), groups in sorted(builds.items()):
+        transaction.on_commit(lambda p=prefix, m=month, g=groups: observations_build_task.delay(p, m, g))
+
+
+on_table_imported.merges_tables = True

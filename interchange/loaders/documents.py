@@ -142,6 +142,7 @@ class AwardLoader(DocumentLoader):
 
 
 class AgreementLoader(DocumentLoader):
+    chunkable = True
     spec = tables.AGREEMENTS
     compare_columns = ("year_end", "agreed_qty")
 
@@ -218,6 +219,7 @@ class AgreementLoader(DocumentLoader):
 
 
 class OrderLoader(DocumentLoader):
+    chunkable = True
     spec = tables.ORDERS
     compare_columns = ("hospital_code", "distributor_credit_code", "product_code", "qty", "unit_price", "ordered_at")
 
@@ -276,6 +278,7 @@ class OrderLoader(DocumentLoader):
 
 
 class DeliveryLoader(DocumentLoader):
+    chunkable = True
     spec = tables.DELIVERIES
     compare_columns = ("order_no", "order_line_no", "qty", "batch_no", "expiry_date", "delivered_at")
 
@@ -326,7 +329,17 @@ class DeliveryLoader(DocumentLoader):
         """Σ delivered per order line (stored + new rows of this file, in file order) ≤ ordered."""
         if new.empty:
             return
-        running = new.groupby("order_line_id", sort=False)["qty"].cumsum() + new["delivered_before"]
+        before = new["delivered_before"]
+        # Read in chunks: the new rows of the file's earlier chunks count as delivered before.
+        earlier = batch.context.get("delivered_in_file")
+        if earlier is not None and len(earlier):
+            before = before + new["order_line_id"].map(earlier).fillna(0).astype("Int64")
+        running = new.groupby("order_line_id", sort=False)["qty"].cumsum() + before
+        this_chunk = new.groupby("order_line_id")["qty"].sum().astype("int64")
+        this_chunk.index = this_chunk.index.astype("int64")
+        batch.context["delivered_in_file"] = (
+            this_chunk if earlier is None else earlier.add(this_chunk, fill_value=0).astype("int64")
+        )
         over = (running > new["order_qty"]).fillna(False).to_numpy(dtype=bool)
         detail = [f"{int(r)} > {int(q)}" for r, q in zip(running[over], new["order_qty"][over], strict=True)]
         full = np.full(len(new), "", dtype=object)
@@ -346,6 +359,7 @@ class DeliveryLoader(DocumentLoader):
 
 
 class ReceiptLoader(DocumentLoader):
+    chunkable = True
     spec = tables.RECEIPTS
     compare_columns = ("accepted_qty", "rejected_qty", "received_at", "reject_reason")
     conflict_reason = reasons.RECEIPT_CONFLICT
@@ -434,6 +448,7 @@ class ReceiptLoader(DocumentLoader):
 
 class InvoiceLoader(DocumentLoader):
     spec = tables.INVOICES
+    chunkable = True
     self_referencing = True  # a red line may reverse a blue line of the same file
     compare_columns = tuple(c for c in tables.INVOICES.column_names if c not in tables.INVOICES.key)
 
@@ -517,12 +532,17 @@ class InvoiceLoader(DocumentLoader):
             )
             in_file = df[blue][["invoice_code", "invoice_no"]]
             originals = set(map(tuple, pd.concat([stored.astype(str), in_file]).to_numpy().tolist()))
+            # Read in chunks: blue rows of the file's other chunks (see ``end_chunk``).
+            originals |= batch.context.get("blue_in_file", set())
             pairs = pd.Series(
                 list(zip(df["original_invoice_code"], df["original_invoice_no"], strict=True)), index=df.index
             )
-            batch.flag(
-                df, red & has_original & ~refs.known(pairs, originals), "original_invoice_no", reasons.UNKNOWN_REFERENCE
-            )
+            unknown = red & has_original & ~refs.known(pairs, originals)
+            batch.flag(df, unknown, "original_invoice_no", reasons.UNKNOWN_REFERENCE)
+            if unknown.any():
+                batch.context.setdefault("unresolved_originals", set()).update(pairs[unknown].tolist())
+        if "chunk_blue" not in batch.context:  # the chunk's blue rows as first checked
+            batch.context["chunk_blue"] = set(map(tuple, df[blue][["invoice_code", "invoice_no"]].to_numpy().tolist()))
         # The delivery line, when it exists (else NULL: matching reports NO_DELIVERY).
         sql = (
             f"SELECT t.delivery_no, t.line_no AS delivery_line_no, t.id AS delivery_line_id FROM {T_DELIVERY} t "
@@ -540,6 +560,17 @@ class InvoiceLoader(DocumentLoader):
         )
         merged = df.reset_index().merge(lines, on=["delivery_no", "delivery_line_no"], how="left").set_index("row")
         return merged
+
+    def end_chunk(self, batch: ImportBatch, *, lenient: bool) -> None:
+        """Remember the chunk's blue rows for the red lines of later chunks: strict, every
+        blue row that was checked (as a whole-file check sees them); lenient, the survivors."""
+        checked = batch.context.pop("chunk_blue", set())
+        if lenient:
+            ok = batch.valid()
+            checked = set(
+                map(tuple, ok[(ok["kind"] == "blue").to_numpy()][["invoice_code", "invoice_no"]].to_numpy().tolist())
+            )
+        batch.context.setdefault("blue_in_file", set()).update(checked)
 
     def existing(self, df):
         cols = ", ".join(

@@ -10,10 +10,18 @@ API and the demo all come through ``table_import``.
 5. the error report (every bad row: row, column, value, reason) goes next to the input
    as ``<file>.errors.csv`` (or under ``settings.IMPORT_REPORT_DIR``);
 6. after commit ``interchange.signals.table_imported`` names the partitions touched.
+
+The large document tables (loaders with ``chunkable = True``) are read ``CHUNK_ROWS``
+rows at a time: steps 2-3 run per chunk against the database as it was before the file
+(the writes are staged, ``interchange.bulk.collecting``), in-file duplicates and red
+lines' originals are tracked across chunks (a second pass when one spans chunks, so the
+report is the same as for the whole file at once), and step 4 writes the staged rows in
+one statement per table, in the file's transaction.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import zlib
@@ -26,11 +34,11 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from interchange import reasons
+from interchange import bulk, reasons
 from interchange.loaders.base import ImportBatch
 from interchange.parsing import ErrorLog, parse_table
 from interchange.permissions import ImportForbidden, import_allowed
-from interchange.readers import UnreadableFile, read_table
+from interchange.readers import UnreadableFile, open_table
 from interchange.registry import table_handler
 from interchange.signals import table_imported
 from interchange.writers import write_table
@@ -116,6 +124,13 @@ class ImportReport:
         )
 
 
+# Rows per chunk when a large table's CSV is read in chunks (bounded memory): every chunk
+# is parsed and checked against the database as it stood before the file (writes are
+# staged, interchange.bulk.collecting) and the file is written at the end, in the same
+# transaction, only when accepted.
+CHUNK_ROWS = 200_000
+
+
 def table_import(
     *, table: str, path: str | Path, lenient: bool = False, user=None, source: str | None = None
 ) -> ImportReport:
@@ -129,65 +144,253 @@ def table_import(
     started = timezone.now()
     report = ImportReport(table=table, file=str(path), lenient=lenient)
     source = source or f"import:{path.name}"
+    chunked = bool(getattr(handler.loader, "chunkable", False))
     try:
-        raw = read_table(path, handler.spec)
+        opened = open_table(path, handler.spec, CHUNK_ROWS if chunked else None)
+        report.encoding = opened.encoding
+        for header in opened.unknown:
+            report.warnings.append(f"{reasons.UNKNOWN_COLUMN}: {header}")
+        for name in opened.duplicated:
+            report.warnings.append(f"{reasons.DUPLICATE_COLUMN}: {name}")
+        if opened.missing:
+            report.read = sum(len(frame) for frame in opened.chunks())
+            errors = ErrorLog()
+            errors.add(np.ones(len(opened.missing), dtype=np.int64), "", "", reasons.MISSING_COLUMN)
+            frame = errors.frame()
+            frame["column"] = opened.missing
+            frame["value"] = opened.missing
+            report.errors = frame
+            report.status = REJECTED
+            report.reason = f"{reasons.MISSING_COLUMN}: {', '.join(opened.missing)}"
+            report.rejected = report.read
+            _finish(report, path, user, source, started)
+            return report
+
+        with transaction.atomic():
+            _lock_table(table)
+            _import_rows(handler, opened, report, lenient=lenient, user=user, source=source, chunked=chunked)
     except (UnreadableFile, OSError) as exc:
+        report = ImportReport(table=table, file=str(path), lenient=lenient, encoding=report.encoding)
         report.status, report.reason = REJECTED, str(exc)[:500]
-        _finish(report, path, user, source, started)
-        return report
-    report.encoding = raw.encoding
-    report.read = len(raw.frame)
-    for header in raw.unknown:
-        report.warnings.append(f"{reasons.UNKNOWN_COLUMN}: {header}")
-    for name in raw.duplicated:
-        report.warnings.append(f"{reasons.DUPLICATE_COLUMN}: {name}")
-    if raw.missing:
-        errors = ErrorLog()
-        errors.add(np.ones(len(raw.missing), dtype=np.int64), "", "", reasons.MISSING_COLUMN)
-        frame = errors.frame()
-        frame["column"] = raw.missing
-        frame["value"] = raw.missing
-        report.errors = frame
-        report.status = REJECTED
-        report.reason = f"{reasons.MISSING_COLUMN}: {', '.join(raw.missing)}"
-        report.rejected = report.read
-        _finish(report, path, user, source, started)
-        return report
-
-    errors = ErrorLog()
-    typed, text = parse_table(raw.frame, handler.spec, errors)
-    batch = ImportBatch(table=table, spec=handler.spec, typed=typed, text=text, log=errors, user=user, source=source)
-    _in_file_duplicates(batch)
-
-    with transaction.atomic():
-        _lock_table(table)
-        handler.loader.check(batch)
-        if lenient and len(errors) and getattr(handler.loader, "self_referencing", False):
-            _recheck_survivors(handler.loader, batch)
-        bad = errors.bad_rows()
-        report.rejected = int(len(bad))
-        report.errors = errors.frame()
-        report.partitions = set(batch.plan.partitions)
-        if len(bad) and not lenient:
-            report.status = REJECTED
-            report.reason = _first_reason(report)
-        elif len(bad) and len(bad) >= report.read:
-            report.status = REJECTED
-            report.reason = _first_reason(report, all_rows=True)
-        else:
-            report.created, report.updated = handler.loader.write(batch)
-            report.unchanged = batch.plan.unchanged + batch.duplicates
-            if report.created or report.updated:
-                partitions = frozenset(batch.plan.partitions)
-                if report.created + report.updated >= ANALYZE_AFTER_ROWS:
-                    transaction.on_commit(lambda: _analyze(table))
-                transaction.on_commit(
-                    lambda: table_imported.send(sender=None, table=table, partitions=set(partitions), user=user)
-                )
-        if report.status == REJECTED:
-            report.partitions = set()
     _finish(report, path, user, source, started)
     return report
+
+
+def _import_rows(handler, opened, report: ImportReport, *, lenient: bool, user, source: str, chunked: bool) -> None:
+    """Check every chunk, then write (or not) — inside the file's transaction."""
+    table = handler.name
+    hints: dict = {}
+    for attempt in range(4):
+        with bulk.collecting() if chunked else contextlib.nullcontext() as sink:
+            run = _check_chunks(handler, opened, lenient=lenient, user=user, source=source, hints=hints, sink=sink)
+            rerun = run.rerun_hints()
+            if rerun is None or attempt == 3:
+                break
+            # A duplicate key or a red line's original spans chunks: check again knowing the whole file.
+            if sink is not None:
+                sink.discard()
+            hints = rerun
+    errors = run.errors
+    bad = errors.bad_rows()
+    report.read = run.read
+    report.rejected = int(len(bad))
+    report.errors = errors.frame()
+    report.partitions = set(run.partitions)
+    if len(bad) and not lenient:
+        report.status = REJECTED
+        report.reason = _first_reason(report)
+    elif len(bad) and len(bad) >= report.read:
+        report.status = REJECTED
+        report.reason = _first_reason(report, all_rows=True)
+    else:
+        if chunked:
+            report.created, report.updated = run.sink.flush()
+        else:
+            report.created, report.updated = handler.loader.write(run.batch)
+        report.unchanged = run.unchanged + run.duplicates
+        if report.created or report.updated:
+            partitions = frozenset(run.partitions)
+            if report.created + report.updated >= ANALYZE_AFTER_ROWS:
+                transaction.on_commit(lambda: _analyze(table))
+            transaction.on_commit(
+                lambda: table_imported.send(sender=None, table=table, partitions=set(partitions), user=user)
+            )
+    if report.status == REJECTED:
+        report.partitions = set()
+        if chunked:
+            run.sink.discard()
+
+
+@dataclass
+class _Run:
+    """One pass over the chunks of a file."""
+
+    errors: ErrorLog
+    context: dict
+    duplicates_seen: _DuplicateKeys
+    hints: dict
+    sink: object = None
+    batch: ImportBatch | None = None  # the last chunk's batch (the only one when not chunked)
+    read: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    partitions: set = field(default_factory=set)
+
+    def rerun_hints(self) -> dict | None:
+        """None when this pass is exact; else what a second pass must know from the start."""
+        hints = dict(self.hints)
+        again = False
+        if self.duplicates_seen.spans_chunks and "duplicate_keys" not in self.hints:
+            hints["duplicate_keys"] = self.duplicates_seen.groups()
+            again = True
+        blue = self.context.get("blue_in_file", set())
+        if "blue_in_file" in self.hints:
+            if blue != self.hints["blue_in_file"]:
+                hints["blue_in_file"], again = set(blue), True
+        elif self.context.get("unresolved_originals", set()) & blue:
+            hints["blue_in_file"], again = set(blue), True
+        return hints if again else None
+
+
+def _check_chunks(handler, opened, *, lenient: bool, user, source: str, hints: dict, sink) -> _Run:
+    table = handler.name
+    context: dict = {}
+    if "blue_in_file" in hints:
+        context["blue_in_file"] = set(hints["blue_in_file"])
+    run = _Run(
+        errors=ErrorLog(),
+        context=context,
+        duplicates_seen=_DuplicateKeys(handler.spec, known=hints.get("duplicate_keys")),
+        hints=hints,
+        sink=sink,
+    )
+    for frame in opened.chunks():
+        run.read += len(frame)
+        typed, text = parse_table(frame, handler.spec, run.errors)
+        del frame
+        batch = ImportBatch(
+            table=table,
+            spec=handler.spec,
+            typed=typed,
+            text=text,
+            log=run.errors,
+            user=user,
+            source=source,
+            context=context,
+        )
+        run.duplicates_seen.apply(batch)
+        handler.loader.check(batch)
+        if lenient and len(run.errors) and getattr(handler.loader, "self_referencing", False):
+            _recheck_survivors(handler.loader, batch)
+        if hasattr(handler.loader, "end_chunk"):
+            handler.loader.end_chunk(batch, lenient=lenient)
+        run.unchanged += batch.plan.unchanged
+        run.duplicates += batch.duplicates
+        run.partitions |= set(batch.plan.partitions)
+        run.batch = batch
+        # Strict: once a row is bad nothing will be written, so stop staging.
+        if sink is not None and (lenient or not len(run.errors)):
+            handler.loader.write(batch)
+    return run
+
+
+_HASH_KEYS = ("jicai-import-k01", "jicai-import-k02")
+
+
+def _row_hashes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Two independent 64-bit hashes per row (128 bits: a collision is not a practical concern)."""
+    if frame.empty:
+        empty = np.array([], dtype=np.uint64)
+        return empty, empty
+    return tuple(pd.util.hash_pandas_object(frame, index=False, hash_key=k).to_numpy() for k in _HASH_KEYS)
+
+
+class _DuplicateKeys:
+    """In-file duplicates over the whole file, whichever chunks the rows are in.
+
+    A row identical to an earlier row is skipped; rows sharing a key with other content
+    are all refused (DUPLICATE_KEY, "rows a, b"). Per chunk the exact check is done on the
+    values; across chunks on 128-bit hashes of the key and of the whole row. A key
+    conflict across chunks is found only when its second row comes, after the first was
+    checked: ``spans_chunks`` then asks for a second pass with ``known`` = ``groups()``.
+    """
+
+    def __init__(self, spec, known: dict | None = None) -> None:
+        self.spec = spec
+        self.key = list(spec.key)
+        self.cols = list(spec.column_names)
+        self.known = known
+        self.spans_chunks = False
+        self._seen: list[pd.DataFrame] = []  # per chunk: k1, k2, c1, c2, row (kept rows only)
+
+    def _prior(self) -> pd.DataFrame:
+        if not self._seen:
+            return pd.DataFrame({c: pd.Series(dtype=np.uint64) for c in ("k1", "k2", "c1", "c2")}).assign(
+                row=pd.Series(dtype=np.int64)
+            )
+        if len(self._seen) > 1:
+            self._seen = [pd.concat(self._seen, ignore_index=True)]
+        return self._seen[0]
+
+    def apply(self, batch: ImportBatch) -> None:
+        df = batch.typed
+        if df.empty:
+            return
+        k1, k2 = _row_hashes(df[self.key])
+        c1, c2 = _row_hashes(df[self.cols])
+        here = pd.DataFrame({"k1": k1, "k2": k2, "c1": c1, "c2": c2, "row": df.index.to_numpy(dtype=np.int64)})
+        prior = self._prior()
+        exact = df.duplicated(subset=self.cols, keep="first").to_numpy().copy()
+        if len(prior):
+            seen = here.merge(prior[["k1", "k2", "c1", "c2"]].drop_duplicates(), how="left", indicator=True)
+            exact |= (seen["_merge"] == "both").to_numpy()
+        if exact.any():
+            batch.duplicates = int(exact.sum())
+            batch.typed = df = df[~exact]
+            batch.text = batch.text[~exact]
+            here = here[~exact]
+        present = np.ones(len(df), dtype=bool)
+        for c in self.key:
+            s = df[c]
+            present &= s.notna().to_numpy() & ((s != "").to_numpy() | (not self.spec.column(c).required))
+        self._seen.append(here[present].reset_index(drop=True))
+        column = next((c for c in reversed(self.key) if self.spec.column(c).required), self.key[0])
+        if self.known is not None:
+            rows = df.index.to_numpy()
+            dup = np.array([r in self.known for r in rows], dtype=bool) if self.known else np.zeros(len(df), bool)
+            if dup.any():
+                detail = np.array([self.known.get(r, "") for r in rows], dtype=object)
+                batch.flag(df, dup, column, reasons.DUPLICATE_KEY, detail=detail)
+            return
+        dup = df.duplicated(subset=self.key, keep=False).to_numpy() & present
+        detail = pd.Series("", index=df.index, dtype=object)
+        if dup.any():
+            groups = df[dup].groupby(self.key, sort=False, dropna=False).groups
+            for rows in groups.values():
+                listed = ", ".join(str(r) for r in rows)
+                detail.loc[rows] = f"rows {listed}"
+        if len(prior):
+            keyed = here[present][["k1", "k2"]].merge(prior[["k1", "k2"]].drop_duplicates(), how="left", indicator=True)
+            across = np.zeros(len(df), dtype=bool)
+            across[np.flatnonzero(present)] = (keyed["_merge"] == "both").to_numpy()
+            if across.any():
+                self.spans_chunks = True  # reported exactly by the second pass
+                dup |= across
+        if dup.any():
+            batch.flag(df, dup, column, reasons.DUPLICATE_KEY, detail=detail.to_numpy())
+
+    def groups(self) -> dict[int, str]:
+        """row → "rows a, b, …" for every row whose key another kept row of the file shares."""
+        seen = self._prior()
+        if seen.empty:
+            return {}
+        multi = seen[seen.duplicated(["k1", "k2"], keep=False)].sort_values("row")
+        out: dict[int, str] = {}
+        for _, rows in multi.groupby(["k1", "k2"], sort=False)["row"]:
+            listed = f"rows {', '.join(str(r) for r in rows)}"
+            for r in rows:
+                out[int(r)] = listed
+        return out
 
 
 # After a bulk load the planner's statistics are stale until autovacuum gets to them
@@ -212,37 +415,6 @@ def _analyze(table: str) -> None:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(db_table)}")
 
 
-def _in_file_duplicates(batch: ImportBatch) -> None:
-    """Rows identical to an earlier row are skipped; the same key with other content is an error."""
-    key = list(batch.spec.key)
-    df = batch.typed
-    if df.empty:
-        return
-    cols = list(batch.spec.column_names)
-    exact = df.duplicated(subset=cols, keep="first").to_numpy()
-    if exact.any():
-        batch.duplicates = int(exact.sum())
-        batch.typed = df[~exact]
-        batch.text = batch.text[~exact]
-        df = batch.typed
-    keyed = df[key]
-    present = np.ones(len(df), dtype=bool)
-    for c in key:
-        spec_col = batch.spec.column(c)
-        s = keyed[c]
-        present &= s.notna().to_numpy() & ((s != "").to_numpy() | (not spec_col.required))
-    dup = df.duplicated(subset=key, keep=False).to_numpy() & present
-    if not dup.any():
-        return
-    groups = df[dup].groupby(key, sort=False, dropna=False).groups
-    detail = pd.Series("", index=df.index, dtype=object)
-    for rows in groups.values():
-        listed = ", ".join(str(r) for r in rows)
-        detail.loc[rows] = f"rows {listed}"
-    column = next((c for c in reversed(key) if batch.spec.column(c).required), key[0])
-    batch.flag(df, dup, column, reasons.DUPLICATE_KEY, detail=detail.to_numpy())
-
-
 def _recheck_survivors(loader, batch: ImportBatch) -> None:
     """Lenient: rows may lean on rows that were just refused (a region's parent, a red
     line's blue original); check the survivors again until nothing more falls out."""
@@ -257,6 +429,7 @@ def _recheck_survivors(loader, batch: ImportBatch) -> None:
             log=batch.log,
             user=batch.user,
             source=batch.source,
+            context=batch.context,
         )
         _without_rows_refused_elsewhere(sub, batch)
         loader.check(sub)
