@@ -221,14 +221,24 @@ BEGIN
   RETURN NEW;
 END; $$ LANGUAGE plpgsql;
 DROP TRIGGER IF EXISTS batchline_guard ON settlement_batchline;
-CREATE TRIGGER batchline_guard BEFORE UPDATE OR DELETE ON settlement_batchline
+CREATE TRIGGER batchline_guard BEFORE DELETE ON settlement_batchline
   FOR EACH ROW EXECUTE FUNCTION jicai_batchline_guard();
+-- The fast path again as the trigger's WHEN (evaluated without calling the function): the
+-- funding write of a whole batch and the paid_at writes cost no PL/pgSQL call per row.
+DROP TRIGGER IF EXISTS batchline_guard_update ON settlement_batchline;
+CREATE TRIGGER batchline_guard_update BEFORE UPDATE ON settlement_batchline
+  FOR EACH ROW WHEN ((NEW.amount = OLD.amount AND NEW.live = OLD.live
+     AND NEW.invoice_line_id = OLD.invoice_line_id AND NEW.batch_id = OLD.batch_id
+     AND (OLD.deducted_amount IS NULL OR (NEW.deducted_amount = OLD.deducted_amount
+          AND NEW.prepayment_amount = OLD.prepayment_amount AND NEW.collection_amount = OLD.collection_amount))
+     AND (OLD.paid_at IS NULL OR NEW.paid_at = OLD.paid_at)) IS NOT TRUE)
+  EXECUTE FUNCTION jicai_batchline_guard();
 """
 
 
 # Room on each page for the two updates a batch line gets (funding, paid_at): HOT updates
 # without index churn (approval of 100k lines: ~14 s → ~9 s). An optimisation only.
-_STORAGE_SQL = "ALTER TABLE settlement_batchline SET (fillfactor = 60)"
+_STORAGE_SQL = "ALTER TABLE settlement_batchline SET (fillfactor = 45)"
 
 
 def install_immutability_triggers(connection) -> bool:

@@ -297,6 +297,12 @@ def batch_create(*, region_code: str, cutoff: dt.date, user, reason: str = "") -
     late = late.exclude(reverses__in=in_batch)
     _insert_lines(late, batch_id=batch.pk, accepted_path="reverses__delivery_line__accepted_date")
     _prune_lines(batch)
+    if connection.vendor == "postgresql":
+        # A province batch adds hundreds of thousands of rows at once: without fresh
+        # statistics the totals below and approval's funding split plan for a few rows
+        # (nested loops, sorts on disk). ANALYZE samples, so it costs well under a second.
+        with connection.cursor() as cur:
+            cur.execute("ANALYZE settlement_batchline")
     totals = BatchLine.objects.filter(batch=batch).aggregate(n=Count("pk"), fen=Coalesce(fen_sum("amount"), 0))
     if not totals["n"]:
         raise SettlementError(rules.NO_LINES, rules.MSG_NO_LINES)
@@ -383,12 +389,15 @@ def batch_approve(*, batch_no: str, user, reason: str = "") -> SettlementBatch:
     if batch.status in FROZEN_BATCH_STATUSES:
         return batch
     _require_transition(batch, BatchStatus.APPROVED)
-    hospitals = BatchLine.objects.filter(batch=batch).values("hospital_id")
+    # The batch's hospitals once (a short list), not a sub-select over its lines in every query below.
+    hospitals = list(
+        BatchLine.objects.filter(batch=batch).order_by("hospital_id").values_list("hospital_id", flat=True).distinct()
+    )
     allocations_recognise(period=batch.period, hospital_ids=hospitals, user=user)
     # Lock order everywhere: batch → fund allocations (in batch_fund) → prepayments.
     allocation_available_fen(period=batch.period, hospitals_qs=hospitals, lock=True)
     prepayment_fen = prepayments_available_fen(hospitals_qs=hospitals, as_of=batch.cutoff, lock=True)
-    funding = batch_fund(batch=batch, prepayment_fen=prepayment_fen)
+    funding = batch_fund(batch=batch, prepayment_fen=prepayment_fen, hospital_ids=hospitals)
     by_h = funding.by_hospital
     prepayments_use(usage_fen=by_h["prepayment_fen"].to_dict(), hospitals_qs=hospitals, as_of=batch.cutoff)
     instructions_issue(batch=batch, amounts_fen=funding.by_distributor, user=user)

@@ -14,15 +14,14 @@ allocation: it is "deducted" in full (negative), and its size is available to th
 hospital's positive lines of the same batch, so net deductions never exceed what the
 allocation had left.
 
-``split_funding`` is the pure rule (pandas, vectorised); ``batch_fund`` locks the
-allocations and prepayments, reads the lines, applies the rule and writes the split
-back with one set-based UPDATE.
+``split_funding`` is the pure rule (pandas, vectorised; the reference the tests hold the
+database to); ``batch_fund`` locks the allocations and writes the same rule with one
+set-based UPDATE computed in the database (window functions, ``fund_lines``): no line is
+read into Python.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -135,59 +134,147 @@ def batch_lines_frame(batch: SettlementBatch) -> pd.DataFrame:
 
 @dataclass
 class FundingResult:
-    lines: pd.DataFrame
     by_hospital: pd.DataFrame  # hospital_id → amount_fen, deducted_fen, prepayment_fen, collection_fen
     by_distributor: dict[str, int] = field(default_factory=dict)  # distributor → Σ amount fen
 
 
-def write_funding(batch_id: int, df: pd.DataFrame) -> None:
-    """One set-based UPDATE of the three parts from a temporary table (COPY on PostgreSQL)."""
-    table = "tmp_batch_funding"
-    data = df[["id", "deducted_fen", "prepayment_fen", "collection_fen"]].astype("int64")
+_AVAILABLE = "tmp_batch_available"
+
+# The rule of ``split_funding`` in one statement: per hospital, a running sum of the
+# positive amounts in funding order (ROWS frame: each line's own prefix), and the red
+# lines' give-back over the whole hospital. Text keys sort by code point, as in Python
+# (COLLATE "C" on PostgreSQL; SQLite compares bytes, which is the same for UTF-8).
+_SPLIT_SQL = """
+SELECT x.id,
+       CASE WHEN x.amt < 0 THEN x.amt ELSE {least}(x.cum, x.alloc) - {least}(x.cum - x.pos, x.alloc) END AS d,
+       CASE WHEN x.amt < 0 THEN 0
+            ELSE {least}(x.cum, x.cap) - {least}(x.cum - x.pos, x.cap)
+                 - ({least}(x.cum, x.alloc) - {least}(x.cum - x.pos, x.alloc)) END AS p,
+       CASE WHEN x.amt < 0 THEN 0
+            ELSE x.pos - ({least}(x.cum, x.cap) - {least}(x.cum - x.pos, x.cap)) END AS c
+FROM (
+  SELECT w.id, w.amt, w.pos, w.cum,
+         COALESCE(t.a, 0) + w.give_back AS alloc,
+         COALESCE(t.a, 0) + w.give_back + COALESCE(t.p, 0) AS cap
+  FROM (
+    SELECT l.id, l.hospital_id, l.amt, l.pos,
+           SUM(l.pos) OVER (PARTITION BY l.hospital_id
+                            ORDER BY l.due_date, l.invoice_no{collate}, l.invoice_code{collate}, l.line_no, l.id
+                            ROWS UNBOUNDED PRECEDING) AS cum,
+           SUM(l.pos - l.amt) OVER (PARTITION BY l.hospital_id) AS give_back
+    FROM (
+      SELECT b.id, b.hospital_id, b.due_date, i.invoice_no, i.invoice_code, i.line_no, b.amt,
+             CASE WHEN b.amt > 0 THEN b.amt ELSE 0 END AS pos
+      FROM (SELECT id, hospital_id, due_date, invoice_line_id, CAST(ROUND(amount * 100) AS {bigint}) AS amt
+            FROM settlement_batchline WHERE batch_id = %s) AS b
+      JOIN settlement_invoiceline AS i ON i.id = b.invoice_line_id
+    ) AS l
+  ) AS w
+  LEFT JOIN {available} AS t ON t.hospital_id = w.hospital_id
+) AS x
+"""
+
+
+def _fill_available(cursor, available_fen: Mapping[str, int], prepayment_fen: Mapping[str, int]) -> None:
+    """hospital → (allocation, prepayment) available, in fen, as a small temporary table."""
+    if connection.vendor == "postgresql":
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_AVAILABLE} (hospital_id text PRIMARY KEY, a bigint, p bigint) "
+            "ON COMMIT DROP"
+        )
+        cursor.execute(f"TRUNCATE {_AVAILABLE}")
+    else:
+        cursor.execute(f"DROP TABLE IF EXISTS temp.{_AVAILABLE}")
+        cursor.execute(f"CREATE TEMP TABLE {_AVAILABLE} (hospital_id text PRIMARY KEY, a integer, p integer)")
+    rows = [
+        (h, int(available_fen.get(h, 0)), int(prepayment_fen.get(h, 0)))
+        for h in sorted(set(available_fen) | set(prepayment_fen))
+    ]
+    for i in range(0, len(rows), 500):
+        chunk = rows[i : i + 500]
+        cursor.execute(
+            f"INSERT INTO {_AVAILABLE} (hospital_id, a, p) VALUES " + ", ".join(["(%s, %s, %s)"] * len(chunk)),
+            [v for row in chunk for v in row],
+        )
+
+
+def _drop_available(cursor) -> None:
+    cursor.execute(f"DROP TABLE {_AVAILABLE}" if connection.vendor == "postgresql" else f"DROP TABLE temp.{_AVAILABLE}")
+
+
+def split_sql() -> str:
+    """The split query for the running vendor (one parameter: the batch id)."""
+    if connection.vendor == "postgresql":
+        return _SPLIT_SQL.format(least="LEAST", collate=' COLLATE "C"', bigint="bigint", available=_AVAILABLE)
+    return _SPLIT_SQL.format(least="MIN", collate="", bigint="INTEGER", available=_AVAILABLE)
+
+
+def fund_lines(batch_id: int, available_fen: Mapping[str, int], prepayment_fen: Mapping[str, int]) -> int:
+    """Write every line's three parts with one set-based UPDATE computed in the database
+    (no line leaves it). Returns the number of lines written."""
     with connection.cursor() as cursor:
+        _fill_available(cursor, available_fen, prepayment_fen)
         if connection.vendor == "postgresql":
             cursor.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {table} (id bigint PRIMARY KEY, d bigint, p bigint, c bigint) ON COMMIT DROP"
-            )
-            cursor.execute(f"TRUNCATE {table}")
-            buf = io.StringIO()
-            csv.writer(buf).writerows(data.itertuples(index=False, name=None))
-            buf.seek(0)
-            cursor.copy_expert(f"COPY {table} (id, d, p, c) FROM STDIN WITH (FORMAT csv)", buf)
-            cursor.execute(
                 f"""UPDATE settlement_batchline AS b
-                    SET deducted_amount = t.d::numeric / 100, prepayment_amount = t.p::numeric / 100,
-                        collection_amount = t.c::numeric / 100
-                    FROM {table} AS t WHERE b.id = t.id AND b.batch_id = %s""",
-                [batch_id],
+                    SET deducted_amount = s.d::numeric / 100, prepayment_amount = s.p::numeric / 100,
+                        collection_amount = s.c::numeric / 100
+                    FROM ({split_sql()}) AS s WHERE b.id = s.id AND b.batch_id = %s""",
+                [batch_id, batch_id],
             )
-            cursor.execute(f"DROP TABLE {table}")
         else:
-            cursor.execute(f"DROP TABLE IF EXISTS temp.{table}")
-            cursor.execute(f"CREATE TEMP TABLE {table} (id integer PRIMARY KEY, d integer, p integer, c integer)")
-            cursor.executemany(
-                f"INSERT INTO {table} (id, d, p, c) VALUES (%s, %s, %s, %s)",
-                [tuple(int(v) for v in row) for row in data.itertuples(index=False, name=None)],
-            )
             # SQLite keeps decimals as text-affine NUMERIC: write the exact decimal text.
             cursor.execute(
                 f"""UPDATE settlement_batchline
-                    SET deducted_amount = printf('%%.2f', t.d / 100.0), prepayment_amount = printf('%%.2f', t.p / 100.0),
-                        collection_amount = printf('%%.2f', t.c / 100.0)
-                    FROM {table} AS t WHERE settlement_batchline.id = t.id AND settlement_batchline.batch_id = %s""",
-                [batch_id],
+                    SET deducted_amount = printf('%%.2f', s.d / 100.0), prepayment_amount = printf('%%.2f', s.p / 100.0),
+                        collection_amount = printf('%%.2f', s.c / 100.0)
+                    FROM ({split_sql()}) AS s
+                    WHERE settlement_batchline.id = s.id AND settlement_batchline.batch_id = %s""",
+                [batch_id, batch_id],
             )
-            cursor.execute(f"DROP TABLE temp.{table}")
+        written = cursor.rowcount
+        _drop_available(cursor)
+    return written
+
+
+def funding_totals(batch_id: int) -> FundingResult:
+    """Σ per hospital (amount and the three parts) and Σ amount per distributor, in fen."""
+    lines = BatchLine.objects.filter(batch_id=batch_id)
+    cols = ["amount_fen", "deducted_fen", "prepayment_fen", "collection_fen"]
+    rows = (
+        lines.values("hospital_id")
+        .annotate(
+            amount_fen=fen_sum("amount"),
+            deducted_fen=fen_sum("deducted_amount"),
+            prepayment_fen=fen_sum("prepayment_amount"),
+            collection_fen=fen_sum("collection_amount"),
+        )
+        .order_by("hospital_id")
+        .values_list("hospital_id", *cols)
+    )
+    by_hospital = pd.DataFrame.from_records(list(rows), columns=["hospital_id", *cols]).set_index("hospital_id")
+    by_hospital = by_hospital.astype("int64")
+    by_distributor = {
+        str(d): int(f)
+        for d, f in lines.values("distributor_id")
+        .annotate(f=fen_sum("amount"))
+        .order_by("distributor_id")
+        .values_list("distributor_id", "f")
+    }
+    return FundingResult(by_hospital=by_hospital, by_distributor=by_distributor)
 
 
 @transaction.atomic
-def batch_fund(*, batch: SettlementBatch, prepayment_fen: Mapping[str, int]) -> FundingResult:
+def batch_fund(
+    *, batch: SettlementBatch, prepayment_fen: Mapping[str, int], hospital_ids: list[str] | None = None
+) -> FundingResult:
     """Split every line of ``batch`` (its allocations must already be locked by the caller
-    through ``allocation_available_fen(lock=True)``; prepayment availability passed in)."""
-    hospitals = BatchLine.objects.filter(batch=batch).values("hospital_id")
+    through ``allocation_available_fen(lock=True)``; prepayment availability passed in).
+    The split is ``split_funding``'s rule, computed by the database (``fund_lines``).
+    ``hospital_ids``: the batch's hospitals when the caller has them (else a sub-select)."""
+    hospitals = (
+        hospital_ids if hospital_ids is not None else BatchLine.objects.filter(batch=batch).values("hospital_id")
+    )
     available = allocation_available_fen(period=batch.period, hospitals_qs=hospitals, lock=True)
-    df = split_funding(batch_lines_frame(batch), available, prepayment_fen)
-    write_funding(batch.id, df)
-    by_hospital = df.groupby("hospital_id")[["amount_fen", "deducted_fen", "prepayment_fen", "collection_fen"]].sum()
-    by_distributor = {str(k): int(v) for k, v in df.groupby("distributor_id")["amount_fen"].sum().items()}
-    return FundingResult(lines=df, by_hospital=by_hospital, by_distributor=by_distributor)
+    fund_lines(batch.id, available, prepayment_fen)
+    return funding_totals(batch.id)

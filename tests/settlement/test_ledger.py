@@ -87,6 +87,30 @@ def test_postgres_trigger_refuses_raw_updates_and_deletes(approved):
         cursor.execute("UPDATE settlement_batchline SET deducted_amount = 0")
 
 
+@pytest.mark.postgres
+def test_postgres_batch_line_guard_lets_only_the_first_paid_at_through_on_an_approved_batch(approved):
+    # given an approved batch and the triggers (update guard with its WHEN fast path, delete guard)
+    assert install_immutability_triggers(connection)
+    line = BatchLine.objects.get(batch=approved[1])
+    refused = [
+        "UPDATE settlement_batchline SET live = false WHERE id = %s",
+        "UPDATE settlement_batchline SET amount = amount + 1 WHERE id = %s",
+        "UPDATE settlement_batchline SET collection_amount = NULL, deducted_amount = NULL, "
+        "prepayment_amount = NULL WHERE id = %s",
+        "DELETE FROM settlement_batchline WHERE id = %s",
+    ]
+    for sql in refused:
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [line.pk])
+    # then the first paid_at is let through, a second one is refused
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE settlement_batchline SET paid_at = now() WHERE id = %s", [line.pk])
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE settlement_batchline SET paid_at = paid_at + interval '1 day' WHERE id = %s", [line.pk])
+    line.refresh_from_db()
+    assert (line.amount, line.deducted_amount, line.live) == (Decimal("100.00"), Decimal("60.00"), True)
+
+
 def test_verify_ledger_command_exits_1_listing_broken_invariants(approved, capsys):
     call_command("verify_ledger")
     assert "OK" in capsys.readouterr().out
