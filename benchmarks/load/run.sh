@@ -25,6 +25,7 @@ SPAWN=${LOAD_SPAWN_RATE:-10}
 TIME=${LOAD_TIME:-60s}
 PORT=${LOAD_PORT:-8765}
 WORKERS=${LOAD_WORKERS:-3}
+THREADS=${LOAD_THREADS:-1}          # > 1: gunicorn's gthread worker class with this many threads each
 AS_OF=${LOAD_AS_OF:-2026-10-31}
 OUT=${LOAD_OUT:-${TMPDIR:-/tmp}/jicai_load}
 mkdir -p "$OUT"
@@ -81,6 +82,8 @@ manage import_dir "$DATA" | grep -v 'rows/s' | sed 's/^/  /'
 if has_command reconcile; then manage reconcile | head -n 2; else echo "reconcile: command missing, skipped"; fi
 if has_command scan_alerts; then manage scan_alerts --as-of "$AS_OF" | tail -n 2 || echo "scan_alerts failed (alerts list may be empty)"; fi
 if has_command scan_prices; then manage scan_prices --period "${AS_OF:0:7}" | tail -n 2 || echo "scan_prices failed"; fi
+# planner statistics: the importer ANALYZEs only large imports and autovacuum may be off
+psql -d "$DB" -qc "ANALYZE"
 
 step "users"
 PASSWORD="Load-$("$PY" -c 'import secrets; print(secrets.token_hex(8))')-pw"
@@ -110,8 +113,10 @@ for i in 1 2; do
 done
 wc -l <"$USERS_FILE"
 
-step "gunicorn on 127.0.0.1:$PORT ($WORKERS workers)"
-"$ROOT/.venv/bin/gunicorn" config.wsgi -w "$WORKERS" -b "127.0.0.1:$PORT" --pid "$GUNICORN_PID" \
+WORKER_ARGS=(-w "$WORKERS")
+if [[ "$THREADS" -gt 1 ]]; then WORKER_ARGS+=(--worker-class gthread --threads "$THREADS"); fi
+step "gunicorn on 127.0.0.1:$PORT (${WORKER_ARGS[*]})"
+"$ROOT/.venv/bin/gunicorn" config.wsgi "${WORKER_ARGS[@]}" -b "127.0.0.1:$PORT" --pid "$GUNICORN_PID" \
     --log-file "$OUT/gunicorn.log" --daemon
 BASE="http://127.0.0.1:$PORT"
 for _ in $(seq 1 100); do

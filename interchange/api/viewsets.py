@@ -132,6 +132,45 @@ class ScopedReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
         return "/".join(f"<{_CONVERTERS[k.type]}:{k.name}>" for k in cls.key_fields)
 
 
+class ValuesRenderer:
+    """Render ``QuerySet.values()`` rows exactly as ``serializer_class(many=True).data`` renders
+    the model instances, for list pages where DRF's per-row field machinery is the cost.
+
+    Only for serializers whose fields read one column each (``source`` a field name or
+    ``a__b`` path given as ``a.b``); ``fields`` are the values() names to select. Each
+    field's own ``to_representation`` formats the value (dates, time zones, decimals), and a
+    None stays None, as in ``Serializer.to_representation``.
+    """
+
+    def __init__(self, serializer_class):
+        self.serializer_class = serializer_class
+        self._columns = None
+
+    @property
+    def columns(self) -> list[tuple[str, str, Callable]]:
+        if self._columns is None:
+            columns = []
+            for name, fld in self.serializer_class().fields.items():
+                if fld.write_only:
+                    continue
+                if fld.source == "*" or not fld.source:
+                    raise TypeError(f"{self.serializer_class.__name__}.{name} does not read one column")
+                columns.append((name, fld.source.replace(".", "__"), fld.to_representation))
+            self._columns = columns
+        return self._columns
+
+    @property
+    def fields(self) -> list[str]:
+        return [column for _name, column, _rep in self.columns]
+
+    def __call__(self, rows) -> list[dict]:
+        columns = self.columns
+        return [
+            {name: None if (value := row[column]) is None else rep(value) for name, column, rep in columns}
+            for row in rows
+        ]
+
+
 def method_fallthrough(view: Callable, route: str, urlconf: str) -> Callable:
     """``view`` answers GET/HEAD/OPTIONS; other methods go to ``route`` as resolved in ``urlconf``.
 

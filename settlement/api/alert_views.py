@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from interchange.api.idempotency import idempotent
+from interchange.api.viewsets import ValuesRenderer
 from parties.models import Role
 from settlement.models import Alert, AlertEvent
 from settlement.selectors.alerts import alert_get_or_404, alerts_for
@@ -93,9 +94,14 @@ FILTERS = ("kind", "severity", "status", "stage", "responsible", "subject_type",
     summary="预警列表 / alerts",
 )
 class AlertListView(generics.ListAPIView):
-    """The caller's alerts, newest first: one query for the page whatever its size (plus the count)."""
+    """The caller's alerts, newest first: one query for the page whatever its size (plus the count).
+
+    The page is read with ``values()`` (the list's columns only, not the evidence) and
+    rendered by ``AlertSerializer``'s own fields, without a model instance per row.
+    """
 
     serializer_class = AlertSerializer
+    render_rows = ValuesRenderer(AlertSerializer)
 
     def get_queryset(self):
         params = {name: self.request.query_params.get(name) or None for name in FILTERS}
@@ -103,9 +109,11 @@ class AlertListView(generics.ListAPIView):
 
     def list(self, request, *args, **kwargs):
         try:
-            return super().list(request, *args, **kwargs)
+            queryset = self.get_queryset()
         except ValueError as exc:
             return error("invalid", str(exc), fields={"query": [str(exc)]})
+        page = self.paginate_queryset(queryset.values(*self.render_rows.fields))
+        return self.get_paginated_response(self.render_rows(page))
 
 
 class AlertDetailView(APIView):

@@ -179,6 +179,33 @@ def _stage_case() -> tuple[Case, Case]:
     return stage, holder
 
 
+LINE_ORDER = ("-issued_at", "invoice_code", "invoice_no", "line_no")  # unique: the natural key breaks ties
+
+
+def _lines_in_scope(user, filters: LineFilters) -> QuerySet[InvoiceLine]:
+    """The blue lines ``user`` may see, narrowed by hospital and period: no joins yet.
+    Raises ValueError for an unknown stage or a bad period."""
+    if filters.stage and filters.stage not in LineStage.LABELS:
+        raise ValueError(str(MSG_BAD_STAGE))
+    qs = scoped(InvoiceLine.objects.filter(kind=InvoiceKind.BLUE), user, **INVOICE_LINE)
+    if filters.hospital:
+        qs = qs.filter(hospital_id=filters.hospital)
+    if filters.period:
+        start, end = period_bounds(filters.period)
+        qs = qs.filter(issued_at__gte=start, issued_at__lt=end)
+    return qs
+
+
+def _with_stage(qs: QuerySet[InvoiceLine]) -> QuerySet[InvoiceLine]:
+    stage, holder = _stage_case()
+    return qs.annotate(**_batch_annotations()).annotate(
+        stage=stage,
+        holder=holder,
+        accepted_date=F("delivery_line__accepted_date"),
+        due_date=due_date_expression("delivery_line__accepted_date", "hospital__region_id"),
+    )
+
+
 def invoice_lines_with_stage(user, filters: LineFilters | None = None) -> QuerySet[InvoiceLine]:
     """Blue invoice lines ``user`` may see, each annotated with ``stage``, ``holder``,
     ``accepted_date`` and ``due_date`` (the expected pay date).
@@ -187,33 +214,73 @@ def invoice_lines_with_stage(user, filters: LineFilters | None = None) -> QueryS
     is the month of the invoice date. Raises ValueError for an unknown stage or a bad period.
     """
     filters = filters or LineFilters()
-    stage, holder = _stage_case()
-    qs = (
-        scoped(InvoiceLine.objects.filter(kind=InvoiceKind.BLUE), user, **INVOICE_LINE)
-        .select_related(
+    qs = _with_stage(
+        _lines_in_scope(user, filters).select_related(
             "hospital",
             "distributor",
             "statement",
             "delivery_line__order_line__product",
         )
-        .annotate(**_batch_annotations())
-        .annotate(
-            stage=stage,
-            holder=holder,
-            accepted_date=F("delivery_line__accepted_date"),
-            due_date=due_date_expression("delivery_line__accepted_date", "hospital__region_id"),
-        )
     )
-    if filters.hospital:
-        qs = qs.filter(hospital_id=filters.hospital)
-    if filters.period:
-        start, end = period_bounds(filters.period)
-        qs = qs.filter(issued_at__gte=start, issued_at__lt=end)
     if filters.stage:
-        if filters.stage not in LineStage.LABELS:
-            raise ValueError(str(MSG_BAD_STAGE))
         qs = qs.filter(stage=filters.stage)
-    return qs.order_by("-issued_at", "invoice_code", "invoice_no", "line_no")
+    return qs.order_by(*LINE_ORDER)
+
+
+# Columns of a line as the lines API shows it (plus the annotations of _with_stage).
+LINE_ROW_FIELDS = (
+    "id",
+    "invoice_code",
+    "invoice_no",
+    "line_no",
+    "hospital_id",
+    "hospital__name",
+    "distributor_id",
+    "delivery_line__order_line__product_id",
+    "issued_at",
+    "qty",
+    "amount",
+    "net_amount",
+    "match_status",
+    "exception_codes",
+    "dispute_reason",
+    "statement__no",
+    "accepted_date",
+    "due_date",
+    "stage",
+    "holder",
+)
+
+
+class StagedLineRows:
+    """``invoice_lines_with_stage`` as plain rows (dicts of ``LINE_ROW_FIELDS``), for a paginator.
+
+    The same lines in the same order, built so that a page costs two cheap queries whatever
+    the number of lines: ``count()`` counts the scoped lines alone (the joins and the stage
+    only when filtering by stage), and a slice picks the page's ids from that narrow query
+    (top-N sort without joins) and joins and annotates only those ids.
+    Raises ValueError (as ``invoice_lines_with_stage``) when constructed with a bad filter.
+    """
+
+    def __init__(self, user, filters: LineFilters | None = None):
+        filters = filters or LineFilters()
+        narrow = _lines_in_scope(user, filters)
+        if filters.stage:
+            stage, _holder = _stage_case()
+            narrow = narrow.alias(**_batch_annotations()).alias(stage=stage).filter(stage=filters.stage)
+        self.narrow = narrow.order_by(*LINE_ORDER)
+
+    def count(self) -> int:
+        return self.narrow.count()
+
+    def __getitem__(self, index: slice) -> list[dict]:
+        if not isinstance(index, slice):
+            raise TypeError("StagedLineRows supports slices only")
+        if index.stop is not None and index.stop <= (index.start or 0):
+            return []
+        page_ids = self.narrow.values("pk")[index]
+        rows = _with_stage(InvoiceLine.objects.filter(pk__in=page_ids)).values(*LINE_ROW_FIELDS)
+        return list(rows.order_by(*LINE_ORDER))
 
 
 def line_key(invoice_code: str, invoice_no: str, line_no: int) -> str:

@@ -8,7 +8,7 @@ is owed back until a later batch nets it: it counts negative. Age = as-of − ac
 date (calendar days): 0-30, 31-60, 61-90, >90. The documents are judged as they are
 now (like the alert scans), with the as-of date as today.
 
-Two aggregate queries whatever the number of lines; scoped with parties.scoping.
+One aggregate query (two parts, UNION ALL) whatever the number of lines; scoped with parties.scoping.
 """
 
 from __future__ import annotations
@@ -18,12 +18,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import BigIntegerField, Case, Exists, OuterRef, QuerySet, Sum, Value, When
+from django.db.models import Case, Exists, IntegerField, OuterRef, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from interchange.money import from_fen
-from parties.models import Enterprise, Hospital
 from parties.policy import policy_value
 from parties.scoping import INVOICE_LINE, scoped
 from settlement.models import BatchLine, InvoiceKind, InvoiceLine, MatchStatus
@@ -62,14 +61,23 @@ def unpaid_late_red_lines(*, user, as_of: dt.date) -> QuerySet:
 
 
 def _bucket_sums(qs: QuerySet, *, as_of: dt.date, accepted: str, amount) -> QuerySet:
-    def when(name: str):
-        low, high = BUCKET_AGES[name]
-        cond = {f"{accepted}__lte": as_of - dt.timedelta(days=low)}
-        if high is not None:
-            cond[f"{accepted}__gte"] = as_of - dt.timedelta(days=high)
-        return Sum(Case(When(then=amount, **cond), default=Value(0), output_field=BigIntegerField()))
+    """Σ amount per distributor × hospital × bucket (the bucket as its index in BUCKETS).
 
-    return qs.values("distributor_id", "hospital_id").annotate(**{b: when(b) for b in BUCKETS})
+    Every line here was accepted on or before ``as_of`` (the filters say so), so the first
+    bucket whose lower age bound it passes is its bucket: one CASE instead of one per bucket.
+    """
+    whens = [
+        When(**{f"{accepted}__gte": as_of - dt.timedelta(days=BUCKET_AGES[b][1])}, then=Value(i))
+        for i, b in enumerate(BUCKETS)
+        if BUCKET_AGES[b][1] is not None
+    ]
+    bucket = Case(*whens, default=Value(len(BUCKETS) - 1), output_field=IntegerField())
+    return (
+        qs.annotate(bucket=bucket)
+        .values("distributor_id", "distributor__name", "hospital_id", "hospital__name", "bucket")
+        .annotate(fen=Sum(amount))
+        .order_by()
+    )
 
 
 @dataclass
@@ -103,17 +111,14 @@ def receivables_ageing(*, user, as_of: dt.date) -> list[AgeingRow]:
         (unpaid_blue_lines(user=user, as_of=as_of), "delivery_line__accepted_date", blue_amount),
         (unpaid_late_red_lines(user=user, as_of=as_of), "reverses__delivery_line__accepted_date", fen_of("amount")),
     )
-    for qs, accepted, amount in parts:
-        for row in _bucket_sums(qs, as_of=as_of, accepted=accepted, amount=amount):
-            key = (row["distributor_id"], row["hospital_id"])
-            for b in BUCKETS:
-                fen[key][b] += int(row[b] or 0)
-    if not fen:
-        return []
-    names_d = dict(Enterprise.objects.filter(credit_code__in={k[0] for k in fen}).values_list("credit_code", "name"))
-    names_h = dict(Hospital.objects.filter(code__in={k[1] for k in fen}).values_list("code", "name"))
+    names: dict[tuple[str, str], tuple[str, str]] = {}
+    blue, red = (_bucket_sums(qs, as_of=as_of, accepted=accepted, amount=amount) for qs, accepted, amount in parts)
+    for row in blue.union(red, all=True):  # one query: the blue lines' sums and the late red lines'
+        key = (row["distributor_id"], row["hospital_id"])
+        names[key] = (row["distributor__name"], row["hospital__name"])
+        fen[key][BUCKETS[row["bucket"]]] += int(row["fen"] or 0)
     return [
-        AgeingRow(d, names_d.get(d, ""), h, names_h.get(h, ""), {b: from_fen(v) for b, v in buckets.items()})
+        AgeingRow(d, names[d, h][0], h, names[d, h][1], {b: from_fen(v) for b, v in buckets.items()})
         for (d, h), buckets in sorted(fen.items())
         if any(buckets.values())
     ]
