@@ -183,8 +183,10 @@ def _usable(hospitals_qs, as_of: dt.date, lock: bool):
         hospital_id__in=hospitals_qs, paid_at__isnull=False, cleared_at__isnull=True, year_start__lte=as_of
     ).order_by("pk")
     if lock:
-        rows = rows.select_for_update()
-    return list(rows.order_by("hospital_id", "year_start", "pk"))
+        rows = rows.select_for_update()  # locks taken in pk order, as everywhere else
+    # Use order (hospital, oldest year first) is applied here, not in SQL: a second
+    # order_by would replace the pk order the locks are taken in.
+    return sorted(rows, key=lambda r: (r.hospital_id, r.year_start, r.pk))
 
 
 def _balance_fen(row: Prepayment) -> int:

@@ -152,3 +152,30 @@ def test_prepayments_export_has_balances(agreed):
         "balance",
     )
     assert row[0] == agreed.pk and row[2] == Decimal("10.51") and row[-1] == Decimal("10.51")
+
+
+def test_usable_prepayments_are_locked_in_pk_order_and_used_oldest_year_first():
+    # given: prepayments created so that pk order differs from (hospital, year) order
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from parties.models import Hospital
+    from procurement.services.prepayments import _usable
+
+    h_b, h_a = HospitalFactory(code="H37100200002"), HospitalFactory(code="H37100200001")
+    now = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+    rows = [
+        Prepayment.objects.create(hospital=h, year_start=y, amount=Decimal("10.00"), paid_at=now)
+        for h, y in ((h_b, Y), (h_a, dt.date(2026, 6, 1)), (h_a, Y))
+    ]
+
+    # when: they are read for use with locks
+    with transaction.atomic(), CaptureQueriesContext(connection) as ctx:
+        got = _usable(Hospital.objects.filter(code__in=[h_a.code, h_b.code]).values("code"), dt.date(2026, 9, 1), lock=True)
+
+    # then: the locking statement orders by pk only; the result is hospital, oldest year first
+    (sql,) = [q["sql"] for q in ctx.captured_queries if "prepayment" in q["sql"]]
+    assert sql.rstrip().endswith(("FOR UPDATE", "FOR UPDATE NOWAIT")) or connection.vendor == "sqlite"
+    order_by = sql.split("ORDER BY", 1)[1]
+    assert '"id" ASC' in order_by and "hospital" not in order_by and "year_start" not in order_by
+    assert [r.pk for r in got] == [rows[2].pk, rows[1].pk, rows[0].pk]
