@@ -14,7 +14,8 @@ import pandas as pd
 from django.db import connection
 from pandas.api.types import union_categoricals
 
-from price_monitor.models import ObservationSource, PriceObservation
+from price_monitor.models import PriceObservation
+from price_monitor.periods import period_bounds
 from price_monitor.services.rules import AWARD_COLUMNS, ORDER_COLUMNS, REFERENCE_COLUMNS
 
 CHUNK_ROWS = 100_000
@@ -112,15 +113,23 @@ def as_datetime(values: pd.Series) -> pd.Series:
 
 
 def order_prices(*, region_prefix: str, period: str) -> pd.DataFrame:
-    """Order-line prices of the month (by order date) of hospitals under ``region_prefix``,
-    from the observations (build them first: services.observations)."""
+    """Order-line prices of the month (by order date) of hospitals under ``region_prefix``.
+
+    Read from the order lines themselves, not from the observations: the same rows and
+    values an observation build of the partition writes (services.observations, source
+    "order": the hospital's region, the order date, ``price_units`` = unit price × 10,000),
+    so the rules never depend on observations being in step, and a scan needs no build of
+    last month's prices (PRICE_SPIKE) before it can run."""
+    start, end = period_bounds(period)
+    units = "CAST(ROUND(o.unit_price * 10000) AS BIGINT)"
     sql = (
-        "SELECT source_id, hospital_id, region_code, product_id, enterprise_id, observed_on, price_units, qty "
-        f"FROM {OBSERVATIONS} WHERE period = %s AND source = %s AND region_code LIKE %s"
+        f"SELECT o.id, o.hospital_id, h.region_id, o.product_id, o.distributor_id, o.order_date, {units}, o.qty "
+        "FROM procurement_orderline o JOIN parties_hospital h ON h.code = o.hospital_id "
+        f"WHERE o.order_date >= %s AND o.order_date < %s AND h.region_id LIKE %s AND {units} >= 0"
     )
     return sql_frame(
         sql,
-        [period, ObservationSource.ORDER.value, f"{region_prefix}%"],
+        [start, end, f"{region_prefix}%"],
         ORDER_COLUMNS,
         dates=("order_date",),
         ints=("source_id", "price_units", "qty"),

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from parties.identifiers import region_prefix as code_prefix
 from price_monitor.models import ObservationSource, PriceObservation
 from price_monitor.periods import period_bounds, period_check
 
 TABLE = PriceObservation._meta.db_table
+BUILD_WORK_MEM = "64MB"  # per hash of the build's joins, for the build's transaction only (SET LOCAL)
 REFERENCE_SOURCES = (
     ObservationSource.LISTING,
     ObservationSource.PROVINCE_MIN,
@@ -62,15 +63,23 @@ _PRICE_UNITS = "CAST(ROUND({col} * 10000) AS BIGINT)"
 _COMPARABLE = "p.generic_name || '|' || p.dosage_form || '|' || p.specification"
 
 
+_CONFLICT = " ON CONFLICT (source_id, source) DO UPDATE SET "
+
+
 def _upsert(select_sql: str) -> str:
     """Wrap an inner SELECT (which yields ``u`` = price_units) into the upsert."""
     return (
         f"INSERT INTO {TABLE} ({_COLUMNS}) "
         f"SELECT source, source_id, product_id, category, comparable_key, units_per_package, region_code, "
         f"hospital_id, enterprise_id, period, observed_on, qty, u, (u * 200 + units_per_package) / (2 * units_per_package) "
-        f"FROM ({select_sql}) s WHERE u >= 0 "
-        f"ON CONFLICT (source_id, source) DO UPDATE SET {_UPDATE} WHERE {_CHANGED}"
+        f"FROM ({select_sql}) s WHERE u >= 0"
+        f"{_CONFLICT}{_UPDATE} WHERE {_CHANGED}"
     )
+
+
+def _plain_insert(upsert_sql: str) -> str:
+    """The upsert without its ON CONFLICT clause: for a partition with nothing observed yet."""
+    return upsert_sql[: upsert_sql.index(_CONFLICT)]
 
 
 # Each source: (its rows in the partition — FROM/WHERE with %s for start, end, region LIKE —, the SELECT list).
@@ -145,6 +154,12 @@ def _distinct() -> str:
     return "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
 
 
+def _partition_observed(group: str) -> str:
+    """Whether the partition holds any observation of the group (one probe of the partition index)."""
+    marks = ", ".join(["%s"] * len(_GROUP_SOURCES[group]))
+    return f"SELECT 1 FROM {TABLE} WHERE period = %s AND region_code LIKE %s AND source IN ({marks}) LIMIT 1"
+
+
 def _stale_delete(group: str) -> str:
     """Observations of the partition whose source row is not (or no longer) in it."""
     _upsert_sql, from_where, id_col = _GROUP_SQL[group]
@@ -192,16 +207,41 @@ def observations_build(*, region_prefix: str, period: str, groups: tuple[str, ..
     counts = dict.fromkeys(GROUPS, 0)
     deleted = 0
     with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            # The invoice group hashes a month of invoice and delivery lines: in memory, not in batches on disk.
+            cur.execute(f"SET LOCAL work_mem = '{BUILD_WORK_MEM}'")
         for g in GROUPS:
             if g not in groups:
                 continue
             cur.execute(_stale_delete(g), [period, like, *_GROUP_SOURCES[g], start, end, like])
             deleted += max(cur.rowcount, 0)
-            cur.execute(_GROUP_SQL[g][0].format(distinct=_distinct()), [period, start, end, like])
-            counts[g] = max(cur.rowcount, 0)
+            counts[g] = _write_group(cur, g, period=period, start=start, end=end, like=like)
     return ObservationBuild(
         prefix, period, deleted, counts[GROUP_ORDERS], counts[GROUP_INVOICES], counts[GROUP_REFERENCES]
     )
+
+
+def _write_group(cur, group: str, *, period: str, start, end, like: str) -> int:
+    """Insert or rewrite the group's observations of the partition; the number of rows written.
+
+    A partition with nothing of the group observed yet (the first build of a month) takes
+    a plain INSERT … SELECT: no speculative insertion and no conflict check per row. A
+    source row can still be observed under another partition (an order whose date or
+    hospital moved and whose old month was not rebuilt since), or a concurrent build may
+    have written the partition meanwhile: the unique key then refuses the INSERT, which is
+    undone to its savepoint and done again as the upsert."""
+    upsert = _GROUP_SQL[group][0].format(distinct=_distinct())
+    params = [period, start, end, like]
+    cur.execute(_partition_observed(group), [period, like, *_GROUP_SOURCES[group]])
+    if cur.fetchone() is None:
+        try:
+            with transaction.atomic():
+                cur.execute(_plain_insert(upsert), params)
+                return max(cur.rowcount, 0)
+        except IntegrityError:
+            pass
+    cur.execute(upsert, params)
+    return max(cur.rowcount, 0)
 
 
 def observations_exist(*, region_prefix: str, period: str) -> bool:

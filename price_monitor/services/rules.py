@@ -503,6 +503,15 @@ def price_to_units_exact(value) -> int:
     return int(f) if f.denominator == 1 else int(f) + 1  # a threshold with >4 decimals: round up (≥ test)
 
 
+def city_codes(regions: pd.Series) -> pd.Series:
+    """Each 6-digit region code → its city's code (first 4 digits + "00"): a district
+    → its city, a city or a province → itself. A categorical is mapped once per distinct code."""
+    if isinstance(regions.dtype, pd.CategoricalDtype):
+        cities = pd.Index(regions.cat.categories.astype(str)).str.slice(0, 4) + "00"
+        return pd.Series(pd.Categorical(cities[regions.cat.codes.to_numpy()]), index=regions.index)
+    return regions.astype(str).str.slice(0, 4) + "00"
+
+
 def rule_price_spike(
     orders: pd.DataFrame,
     previous: pd.DataFrame,
@@ -511,11 +520,17 @@ def rule_price_spike(
     manufacturers: dict[str, str] | None = None,
     policy: PolicyLookup = policy_value,
 ) -> list[dict]:
-    """PRICE_SPIKE: per product and hospital region_code, the month's median order unit price
-    > the previous month's median × (1 + SPIKE_THRESHOLD). ``previous``: last month's orders."""
+    """PRICE_SPIKE: per product and the hospitals' city, the month's median order unit price
+    > the previous month's median × (1 + SPIKE_THRESHOLD). ``previous``: last month's orders.
+
+    DOMAIN.md: "product/region (the hospitals' city, their region_code)": a district
+    hospital (371002) counts under its city (371000, see ``city_codes``); a hospital
+    registered at a city or province code under that code itself."""
     if orders.empty or previous.empty:
         return []
     keys = ["product_code", "region_code"]
+    orders = orders.assign(region_code=city_codes(orders["region_code"]))
+    previous = previous.assign(region_code=city_codes(previous["region_code"]))
     cur = orders.groupby(keys, observed=True)["price_units"]
     cur = pd.DataFrame(
         {

@@ -1,8 +1,9 @@
-"""The price scan: observations → frames → rules → the alert engine, per (region, month).
+"""The price scan: order lines → frames → rules → the alert engine, per (region, month).
 
 ``prices_scan(period=…, region_code=…)`` scans one region, or every province when no
 region is given (the partition a Celery worker takes: price_monitor.tasks). Inside a
-partition the steps are separately atomic (the observation build, then one
+partition the steps are separately atomic (the build of the month's observations, kept
+for the index and history pages — the rules read the order lines themselves — then one
 ``alerts_sync`` per kind) so a long scan never holds the alert rows locked while pandas
 works; each step is idempotent, so a scan that dies half-way is simply run again.
 
@@ -23,13 +24,7 @@ from parties.models import Region
 from price_monitor.periods import period_check, period_last_day, period_shift
 from price_monitor.selectors import frames
 from price_monitor.services import rules
-from price_monitor.services.observations import (
-    GROUP_ORDERS,
-    ObservationBuild,
-    observations_build,
-    observations_exist,
-    partition_prefix,
-)
+from price_monitor.services.observations import ObservationBuild, observations_build, partition_prefix
 from procurement.models import OrderLine
 from settlement.services.alert_engine import AlertFinding, alerts_sync
 
@@ -94,15 +89,12 @@ def prices_scan_partition(
     period_check(period)
     prefix = partition_prefix(region_prefix)
     as_of = as_of or timezone.localdate()
-    previous = period_shift(period, -1)
     result = PriceScanResult(region_prefix=prefix, period=period)
 
     if build:
+        # The rules read the order lines themselves (selectors.frames.order_prices); the
+        # scanned month's observations are brought in step for the index and history pages.
         result.observations = observations_build(region_prefix=prefix, period=period)
-        if not observations_exist(region_prefix=prefix, period=previous):
-            # The rules read only last month's order prices (PRICE_SPIKE): build that group;
-            # its invoices and reference prices follow when that month is scanned or imported.
-            observations_build(region_prefix=prefix, period=previous, groups=(GROUP_ORDERS,))
 
     findings = price_findings(region_prefix=prefix, period=period, result=result)
     _name_order_lines(findings)

@@ -121,8 +121,18 @@ def test_build_is_set_based():
     with CaptureQueriesContext(connection) as ctx:
         build = observations_build(region_prefix="37", period="2026-09")
     assert build.orders == 30
-    # a stale-row DELETE and an upsert per source group
-    assert len([q for q in ctx.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]) == 6
+    # per source group: a stale-row DELETE, a probe whether the partition holds any, and
+    # one INSERT (plain on a first build, as here; the upsert otherwise)
+    skip = ("SAVEPOINT", "RELEASE", "SET LOCAL")  # SET LOCAL work_mem: PostgreSQL only
+    sent = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(skip)]
+    assert len(sent) == 9
+    inserts = [q for q in sent if q.startswith("INSERT")]
+    assert len(inserts) == 3 and not any("ON CONFLICT" in q for q in inserts)
+    # and a rebuild sends the upsert for the orders (the one group with rows), writing nothing
+    with CaptureQueriesContext(connection) as ctx:
+        assert observations_build(region_prefix="37", period="2026-09").written == 0
+    upserts = [q["sql"] for q in ctx.captured_queries if "ON CONFLICT" in q["sql"]]
+    assert len(upserts) == 1 and "'order' AS source" in upserts[0]
 
 
 def test_bad_period_is_refused():
@@ -146,3 +156,47 @@ def test_build_limited_to_one_group_leaves_the_others():
     assert PriceObservation.objects.get(source="listing", source_id=ref.pk).price_units == 110000
     with pytest.raises(ValueError):
         observations_build(region_prefix="37", period="2026-09", groups=("orders", "bogus"))
+
+
+def _rows():
+    fields = [f.attname for f in PriceObservation._meta.concrete_fields if f.attname != "id"]
+    return sorted(PriceObservation.objects.values_list(*fields))
+
+
+def test_first_build_writes_what_the_upsert_writes(monkeypatch):
+    # given order lines, invoice lines and a reference price of September
+    from price_monitor.services import observations
+
+    product = ProductFactory(units_per_package=3)
+    lines = [OrderLineFactory(product=product, unit_price=Decimal(f"1{i}.0001"), qty=i + 1) for i in range(3)]
+    InvoiceLineFactory(delivery_line=DeliveryLineFactory(order_line=lines[0]), unit_price=Decimal("10.0001"))
+    ReferencePriceFactory(product=product, effective_from=dt.date(2026, 9, 3))
+    # when the first build of the month takes the plain INSERT (nothing observed yet)
+    first = observations_build(region_prefix="37", period="2026-09")
+    plain = _rows()
+    # and the same month is built again from nothing through the upsert alone
+    PriceObservation.objects.all().delete()
+    probe = observations._partition_observed
+    monkeypatch.setattr(observations, "_partition_observed", lambda g: probe(g).replace(" LIMIT", " OR 1 = 1 LIMIT"))
+    again = observations_build(region_prefix="37", period="2026-09")
+    # then both wrote the same rows
+    assert (first.orders, first.invoices, first.references) == (again.orders, again.invoices, again.references)
+    assert plain == _rows() and len(plain) == 5
+
+
+def test_first_build_of_a_month_takes_over_a_line_observed_under_another():
+    # given an order line observed in September, then moved to October at its source
+    from procurement.models import OrderLine
+
+    line = OrderLineFactory(unit_price=Decimal("10.0000"), ordered_at=at("2026-09-30", 9))
+    observations_build(region_prefix="37", period="2026-09")
+    OrderLine.objects.filter(pk=line.pk).update(ordered_at=at("2026-10-01", 9), order_date=dt.date(2026, 10, 1))
+    # when October is built for the first time (September not rebuilt since)
+    build = observations_build(region_prefix="37", period="2026-10")
+    # then the plain INSERT met the unique key and the upsert moved the observation
+    obs = PriceObservation.objects.get(source="order", source_id=line.pk)
+    assert build.orders == 1 and (obs.period, obs.observed_on) == ("2026-10", dt.date(2026, 10, 1))
+    assert PriceObservation.objects.count() == 1
+    # and a rebuild of either month writes nothing more
+    assert observations_build(region_prefix="37", period="2026-10").written == 0
+    assert observations_build(region_prefix="37", period="2026-09").deleted == 0

@@ -4,8 +4,9 @@
 ``import_dir`` loads it; ``scan_prices`` runs each month. Each price fault of the
 manifest (tables orders / reference_prices; the invoice-level PRICE_ABOVE_AWARD rows are
 matching exception codes, not price alerts) must be found as an alert of the same kind,
-subject and month. More alerts than faults is allowed (collateral cases: e.g. a
-province-wide peer group finds outliers a city-wide one does not).
+subject and month. More alerts than faults is allowed (collateral cases: e.g. the
+scan's province-wide peer group finds outliers the manifest's city-wide one does not).
+PRICE_SPIKE is per product and the hospitals' city on both sides, so those match exactly.
 """
 
 from __future__ import annotations
@@ -69,4 +70,9 @@ def test_every_injected_price_fault_is_found(tmp_path):
         (f["fault"], f["key"], f["detail"]) for f in faults if expected_alert(f, as_of_period=as_of_period) not in found
     ]
     assert missed == []
+    # and PRICE_SPIKE is judged on the same unit on both sides (the hospitals' city): the
+    # scan raises exactly the spikes the manifest lists, no more
+    spikes = {k for k in found if k[0] == "PRICE_SPIKE"}
+    assert spikes == {expected_alert(f, as_of_period=as_of_period) for f in faults if f["fault"] == "PRICE_SPIKE"}
+    assert spikes, "the data set should carry spikes"
     assert {f["fault"] for f in faults} <= set(PRICE_FAULTS)

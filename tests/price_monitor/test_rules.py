@@ -204,10 +204,10 @@ def test_price_spike_fires_just_above_twenty_percent():
     prev = spike_orders(["9.0000", "10.0000", "11.0000"], "2026-08-10")
     cur = spike_orders(["12.0001", "12.0001", "30.0000"], "2026-09-10")
     found = rules.rule_price_spike(cur, prev, period=PERIOD, manufacturers={PRODUCT: "913700000000000029"})
-    # then a medium finding about product and the hospitals' region code
+    # then a medium finding about product and the hospitals' city (district 371002 → city 371000)
     assert len(found) == 1
     f = found[0]
-    assert (f["subject_type"], f["subject_key"], f["region_code"]) == ("product_region", f"{PRODUCT}/371002", "371002")
+    assert (f["subject_type"], f["subject_key"], f["region_code"]) == ("product_region", f"{PRODUCT}/371000", "371000")
     assert f["severity"] == "medium"
     assert (f["value"], f["threshold"]) == (Decimal("12.0001"), Decimal("12.0000"))
     assert f["evidence"]["previous_median_price"] == "10.0000"
@@ -231,16 +231,42 @@ def test_price_spike_even_count_median_is_exact():
     assert len(rules.rule_price_spike(above, prev, period=PERIOD)) == 1
 
 
-def test_price_spike_groups_by_hospital_region_code():
-    # given another district whose prices did not move
-    prev = spike_orders(["10.0000"], "2026-08-10", region="371003")
-    cur = spike_orders(["10.0000"], "2026-09-10", region="371003")
+def test_price_spike_groups_by_the_hospitals_city():
+    # given another city (district 370702 of 370700) whose prices did not move
+    prev = spike_orders(["10.0000"], "2026-08-10", region="370702")
+    cur = spike_orders(["10.0000"], "2026-09-10", region="370702")
     spiking_prev = spike_orders(["10.0000"], "2026-08-10")
     spiking_cur = spike_orders(["13.0000"], "2026-09-10")
     import pandas as pd
 
     found = rules.rule_price_spike(pd.concat([cur, spiking_cur]), pd.concat([prev, spiking_prev]), period=PERIOD)
-    assert [f["region_code"] for f in found] == ["371002"]
+    assert [f["region_code"] for f in found] == ["371000"]
+
+
+def test_price_spike_pools_the_districts_of_a_city():
+    # given district 371002 at 13 (30 % up) and two hospitals of district 371003 and one
+    # registered at the city code 371000 itself, all still at 10
+    import pandas as pd
+
+    prev = pd.concat(
+        [spike_orders(["10.0000"], "2026-08-10"), spike_orders(["10.0000", "10.0000"], "2026-08-10", "371003")]
+    )
+    district = spike_orders(["13.0000"], "2026-09-10")
+    others = spike_orders(["10.0000", "10.0000"], "2026-09-10", region="371003")
+    city_level = spike_orders(["10.0000"], "2026-09-10", region="371000")
+    # when the month is judged: the city's median is 10, no spike, although 371002 alone rose 30 %
+    assert rules.rule_price_spike(pd.concat([district, others, city_level]), prev, period=PERIOD) == []
+    # and with the district alone in the city it is a spike of the city, counting its lines
+    [found] = rules.rule_price_spike(district, prev, period=PERIOD)
+    assert (found["region_code"], found["evidence"]["lines"], found["evidence"]["previous_lines"]) == ("371000", 1, 3)
+
+
+def test_city_codes_of_districts_cities_and_provinces():
+    import pandas as pd
+
+    codes = pd.Series(["371002", "371000", "370000", "370702"], dtype="category")
+    assert rules.city_codes(codes).astype(str).tolist() == ["371000", "371000", "370000", "370700"]
+    assert rules.city_codes(codes.astype(str)).tolist() == ["371000", "371000", "370000", "370700"]
 
 
 def test_price_spike_needs_last_month():

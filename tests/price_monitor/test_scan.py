@@ -94,7 +94,8 @@ def test_scan_runs_every_rule_kind(province):
         "RETAIL_ABOVE_LISTING",
     }
     assert Alert.objects.get(kind="LISTING_ABOVE_REFERENCE").period == ""
-    assert Alert.objects.get(kind="PRICE_SPIKE").subject_key == f"{spiky.code}/371002"
+    # the spike is reported for the hospitals' city (district 371002 → 371000, DOMAIN.md)
+    assert Alert.objects.get(kind="PRICE_SPIKE").subject_key == f"{spiky.code}/371000"
     assert result.findings["PRICE_OUTLIER"] == 1
 
 
@@ -148,20 +149,25 @@ def test_daily_task_early_in_a_month_rescans_the_previous_one(province):
     assert tasks.price_scan_daily(today="2026-10-03")["periods"] == ["2026-09", "2026-10"]
 
 
-def test_a_scan_builds_only_last_months_order_prices_it_reads(province):
-    # given order lines in August and September and a listing price effective in August
+def test_a_scan_reads_last_months_order_lines_without_building_their_observations(province):
+    # given order lines in August and September (30 % dearer) and a listing price effective in August
     from price_monitor.models import PriceObservation
 
-    award = AwardFactory(supply_region=province, award_price=Decimal("10.0000"))
-    OrderLineFactory(product=award.product, unit_price=Decimal("10.0000"), ordered_at=at("2026-08-10", 9))
-    OrderLineFactory(product=award.product, unit_price=Decimal("10.5000"), ordered_at=at("2026-09-10", 9))
+    award = AwardFactory(supply_region=province, award_price=Decimal("20.0000"))
+    august = OrderLineFactory(product=award.product, unit_price=Decimal("10.0000"), ordered_at=at("2026-08-10", 9))
+    OrderLineFactory(
+        product=award.product, hospital=august.hospital, unit_price=Decimal("13.0000"), ordered_at=at("2026-09-10", 9)
+    )
     ReferencePriceFactory(product=award.product, region=province, effective_from=dt.date(2026, 8, 5))
-    # when September is scanned with no observations of August yet
-    prices_scan(period="2026-09", as_of=AS_OF)
-    # then August holds its order prices (for PRICE_SPIKE) and nothing else; September everything
-    by_period = sorted(PriceObservation.objects.values_list("period", "source"))
-    assert by_period == [("2026-08", "order"), ("2026-09", "order")]
-    # and scanning August itself then adds its reference price, idempotently
+    # when September is scanned with no observations of August
+    [result] = prices_scan(period="2026-09", as_of=AS_OF)
+    # then the spike against August is found from the order lines (the hospital's city) ...
+    city = august.hospital.region_id[:4] + "00"
+    assert result.findings["PRICE_SPIKE"] == 1
+    assert Alert.objects.get(kind="PRICE_SPIKE").subject_key == f"{award.product_id}/{city}"
+    # ... and only September's observations were built
+    assert sorted(PriceObservation.objects.values_list("period", "source")) == [("2026-09", "order")]
+    # and scanning August itself then builds its order and reference prices, idempotently
     prices_scan(period="2026-08", as_of=AS_OF)
     prices_scan(period="2026-08", as_of=AS_OF)
     assert sorted(PriceObservation.objects.values_list("period", "source")) == [
