@@ -185,6 +185,26 @@ def price_floor(period: str) -> tuple[int, float]:
     return len(df), seconds
 
 
+def observations_floor(months: list[str]) -> tuple[int, float]:
+    """One CREATE TEMP TABLE AS of the months' order and invoice lines with their hospital's
+    region: the rows an observation build reads and writes, without its unit conversion,
+    comparable key or upsert."""
+    start = dt.date.fromisoformat(f"{min(months)}-01")
+    end = (dt.date.fromisoformat(f"{max(months)}-01") + dt.timedelta(days=32)).replace(day=1)
+    sql = f"""
+        CREATE TEMP TABLE floor_observations AS
+        SELECT 'order' AS source, ol.id AS source_id, ol.product_id, ol.unit_price, ol.qty, h.region_id
+        FROM {_t(OrderLine)} ol JOIN parties_hospital h ON h.code = ol.hospital_id
+        WHERE ol.order_date >= %s AND ol.order_date < %s
+        UNION ALL
+        SELECT 'invoice', il.id, ol.product_id, il.unit_price, il.qty, h.region_id
+        FROM {_t(InvoiceLine)} il JOIN {_t(DeliveryLine)} dl ON dl.id = il.delivery_line_id
+        JOIN {_t(OrderLine)} ol ON ol.id = dl.order_line_id
+        JOIN parties_hospital h ON h.code = il.hospital_id
+        WHERE il.issued_at >= %s AND il.issued_at < %s"""
+    return _timed_temp(sql, "floor_observations", [start, end, start, end])
+
+
 def _timed_temp(sql: str, name: str, params=None) -> tuple[int, float]:
     cur = _raw()
     try:

@@ -31,7 +31,7 @@ from benchmarks import floors
 from benchmarks.monitor import PeakRss, maxrss_bytes
 from benchmarks.sqltime import SqlTimer
 
-STAGES = ("generate", "import", "reconcile", "confirm", "batch", "alerts", "prices")
+STAGES = ("generate", "import", "observations", "reconcile", "confirm", "batch", "alerts", "prices")
 DIGEST_STAGES = ("reconcile", "alerts", "prices")
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -193,6 +193,23 @@ def _import_one(ctx: Context, r: StageResult, per_table: dict, table: str, path:
     if not report.ok:
         raise RuntimeError(f"{table}: rejected: {report.reason}")
     r.rows += report.read
+
+
+def stage_observations(ctx: Context, r: StageResult) -> None:
+    """The price observations the import's receiver builds after a province-wide import
+    (``price_monitor.receivers.on_table_imported``: one build per province and month, all
+    groups), set aside during the import stage and timed here on their own."""
+    from price_monitor.receivers import OBSERVED_TABLES, covering_partitions
+    from price_monitor.services.observations import observations_build
+
+    province = _region_code()
+    partitions = covering_partitions({(province, month) for month in ctx.months})
+    builds = []
+    for prefix, month in partitions:
+        built = observations_build(region_prefix=prefix, period=month, groups=tuple(OBSERVED_TABLES.values()))
+        builds.append({"prefix": prefix, "period": month, "orders": built.orders, "invoices": built.invoices})
+        r.rows += built.orders + built.invoices + built.references
+    r.detail["builds"] = builds
 
 
 def _region_code() -> str:
@@ -386,6 +403,8 @@ def _floor(stage: str, ctx: Context):
     if stage == "import":
         rows, seconds, per_table = floors.import_floor(files_in(ctx.data_dir))
         return rows, seconds, {"floor_tables": per_table}
+    if stage == "observations":
+        return floors.observations_floor(ctx.months)
     if stage == "reconcile":
         return floors.reconcile_floor()
     if stage == "confirm":
@@ -402,6 +421,7 @@ def _floor(stage: str, ctx: Context):
 RUNNERS = {
     "generate": stage_generate,
     "import": stage_import,
+    "observations": stage_observations,
     "reconcile": stage_reconcile,
     "confirm": stage_confirm,
     "batch": stage_batch,
