@@ -241,7 +241,6 @@ def covering_regions(codes) -> list[str]:
 def stage_reconcile(ctx: Context, r: StageResult) -> None:
     from settlement.models import InvoiceLine
     from settlement.services.matching import MatchResult, invoices_match
-    from settlement.services.statements import statements_build
 
     hospital_regions = InvoiceLine.objects.order_by().values_list("hospital__region_id", flat=True).distinct()
     regions = covering_regions(hospital_regions)
@@ -249,29 +248,18 @@ def stage_reconcile(ctx: Context, r: StageResult) -> None:
         _reconcile_on_workers(ctx, r, regions, len(set(hospital_regions)))
         return
     total = MatchResult()
-    match_s = build_s = 0.0
-    added = created = 0
-    for code in regions:
-        t0 = time.perf_counter()
-        total = total + invoices_match(region_prefix=code, period=None)
-        t1 = time.perf_counter()
-        built = statements_build(region_prefix=code)
-        match_s += t1 - t0
-        build_s += time.perf_counter() - t1
-        added += built.lines_added
-        created += len(built.statements_created)
+    for code in regions:  # what manage.py reconcile and the match_partition task do, per partition
+        total = total + invoices_match(region_prefix=code, period=None, build_statements=True)
     r.rows = total.lines_checked
     r.detail.update(
         {
             "partitions": regions,
             "hospital_regions": len(set(hospital_regions)),
-            "match_seconds": round(match_s, 2),
-            "statements_seconds": round(build_s, 2),
             "lines_changed": total.lines_changed,
             "by_status": dict(total.by_status),
             "by_code": dict(total.by_code),
-            "statement_lines_added": added,
-            "statements_created": created,
+            "statement_lines_added": total.statement_lines_added,
+            "statements_created": len(total.statements_created),
         }
     )
 

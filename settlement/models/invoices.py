@@ -57,8 +57,10 @@ class InvoiceLine(models.Model):
     hospital = models.ForeignKey(Hospital, on_delete=models.PROTECT, related_name="invoice_lines", db_index=False)
     delivery_no = models.CharField(_("配送单号 / delivery no"), max_length=40)
     delivery_line_no = models.PositiveIntegerField(_("配送明细号 / delivery line no"))
+    # No index of its own: look-ups go by (delivery_no, delivery_line_no) (indexed below) and
+    # delivery lines are never deleted; the alert scan's NOT EXISTS becomes a hash anti-join.
     delivery_line = models.ForeignKey(
-        DeliveryLine, null=True, blank=True, on_delete=models.PROTECT, related_name="invoice_lines"
+        DeliveryLine, null=True, blank=True, on_delete=models.PROTECT, related_name="invoice_lines", db_index=False
     )
     qty = models.IntegerField(_("数量 / quantity"))  # packages; negative on red lines
     unit_price = unit_price_field(_("单价(含税) / unit price"))
@@ -68,8 +70,8 @@ class InvoiceLine(models.Model):
 
     # Matching results (settlement.services.matching writes these).
     reverses = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals"
-    )  # red line → the blue line it reverses
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals", db_index=False
+    )  # red line → the blue line it reverses; partial index below (red lines only)
     net_qty = models.IntegerField(null=True, blank=True)  # blue: qty + Σ its red lines
     net_amount = amount_field(_("净额 / net amount"), null=True, blank=True)
     match_status = models.CharField(
@@ -79,8 +81,8 @@ class InvoiceLine(models.Model):
     matched_at = models.DateTimeField(null=True, blank=True)
     # Statement (对账单) the matched line was gathered into; set once, kept when the line is disputed.
     statement = models.ForeignKey(
-        "settlement.Statement", null=True, blank=True, on_delete=models.PROTECT, related_name="lines"
-    )
+        "settlement.Statement", null=True, blank=True, on_delete=models.PROTECT, related_name="lines", db_index=False
+    )  # partial index below: lines on a statement
     dispute_reason = models.TextField(_("异议原因 / dispute reason"), blank=True, default="")
 
     class Meta:
@@ -100,7 +102,16 @@ class InvoiceLine(models.Model):
             models.Index(fields=["delivery_no", "delivery_line_no"]),
             models.Index(fields=["hospital", "match_status"]),
             models.Index(fields=["distributor", "match_status"]),
-            models.Index(fields=["original_invoice_code", "original_invoice_no"]),
+            # Partial: an index entry costs on every imported and every re-matched row (a match
+            # result is never a HOT update), and only red lines / lines on a statement are looked up
+            # this way (``reverses_id = …``, ``statement_id = …`` imply IS NOT NULL for the planner).
+            models.Index(
+                fields=["original_invoice_code", "original_invoice_no"],
+                condition=Q(kind="red"),
+                name="invoice_line_red_original",
+            ),
+            models.Index(fields=["reverses"], condition=Q(reverses__isnull=False), name="invoice_line_reverses"),
+            models.Index(fields=["statement"], condition=Q(statement__isnull=False), name="invoice_line_statement"),
         ]
 
     @property

@@ -24,6 +24,12 @@ equal its own qty/amount, and its status is
   - ``exception`` with ``NO_ORIGINAL``: no such blue line (yet).
 
 ``matched_at`` is when matching last changed the line's result.
+
+Statements in the same pass (``build_statements=True``, what ``manage.py reconcile`` and the
+``match_partition`` task use): the newly matched lines get their statement
+(settlement.services.statements) from the same frame and are written by the same UPDATE —
+one new row version per line instead of two (the match result, then ``statement_id``),
+with exactly the statements, numbers and events of matching followed by ``statements_build``.
 Lines in an approved batch (``settlement.selectors.lines.frozen_line_ids_q``) are never
 written; their stored net quantities still count in the running sums.
 """
@@ -56,6 +62,7 @@ NO_ORIGINAL = "NO_ORIGINAL"
 CODE_SEPARATOR = ";"
 SQLITE_BATCH_SIZE = 100  # bulk_update fallback only: its CASE per field grows with the batch
 IDS_CHUNK = 5000
+LOAD_WORK_MEM = "64MB"  # PostgreSQL, for the load statement's transaction (SET LOCAL)
 
 # The order codes are joined in: sorted, as the spec asks.
 _CODES = sorted(ExceptionCode.values)
@@ -72,6 +79,9 @@ class MatchResult:
     by_status: dict[str, int] = field(default_factory=dict)  # blue lines per status after the run
     by_code: dict[str, int] = field(default_factory=dict)  # blue lines carrying each code
     seconds: float = 0.0
+    # With build_statements: lines gathered into statements in the same pass, statements created.
+    statement_lines_added: int = 0
+    statements_created: list[str] = field(default_factory=list)
 
     def __add__(self, other: MatchResult) -> MatchResult:
         def merged(a: dict, b: dict) -> dict:
@@ -84,6 +94,8 @@ class MatchResult:
             by_status=merged(self.by_status, other.by_status),
             by_code=merged(self.by_code, other.by_code),
             seconds=self.seconds + other.seconds,
+            statement_lines_added=self.statement_lines_added + other.statement_lines_added,
+            statements_created=self.statements_created + other.statements_created,
         )
 
 
@@ -125,6 +137,7 @@ _COLUMNS = [
     "order_date",
     "ord_region",
     "frozen",
+    "accepted_date",
 ]
 
 
@@ -200,7 +213,7 @@ def _load(region_prefix: str | None, period: str | None, ids: list[int] | None) 
                CASE WHEN il.dispute_reason <> '' THEN 1 ELSE 0 END, ih.region_id, st.status,
                dl.id, dl.accepted_qty, CASE WHEN dl.received_at IS NULL THEN 0 ELSE 1 END,
                CAST(ROUND(ol.unit_price * 10000) AS BIGINT), ol.distributor_id, ol.hospital_id, ol.product_id,
-               ol.order_date, oh.region_id, {frozen_sql}
+               ol.order_date, oh.region_id, {frozen_sql}, dl.accepted_date
         FROM {t["il"]} il
         {seed_join}
         JOIN {t["h"]} ih ON ih.code = il.hospital_id
@@ -211,6 +224,11 @@ def _load(region_prefix: str | None, period: str | None, ids: list[int] | None) 
         ORDER BY il.id{lock}
     """
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # For this transaction: the pk-ordered lock sort of a partition (~90k wide rows at M)
+            # fits in memory instead of spilling to disk, and no JIT compile (~0.2 s) per partition.
+            cursor.execute(f"SET LOCAL work_mem = '{LOAD_WORK_MEM}'")
+            cursor.execute("SET LOCAL jit = off")
         cursor.execute(sql, [*frozen_params, *seed_params])  # in the order they appear in the text
         rows = cursor.fetchall()
     df = pd.DataFrame.from_records(rows, columns=_COLUMNS)
@@ -482,11 +500,14 @@ _WRITE_COLUMNS = (
     ("match_status", "varchar(10)"),
     ("exception_codes", "varchar(200)"),
     ("statement_id", "bigint"),
+    ("touch", "integer"),  # 1: the match result changed (matched_at = now); 0: only gathered into a statement
 )
 
 
 def _write(rows: pd.DataFrame, matched_at) -> None:
-    """One UPDATE … FROM a temp table of the changed rows (settlement.services.bulk_writes)."""
+    """One UPDATE … FROM a temp table of the changed rows (settlement.services.bulk_writes).
+    ``rows["touch"]``: the match result changed, so ``matched_at`` is set; otherwise only the
+    statement was assigned and ``matched_at`` stays."""
     if rows.empty:
         return
     if connection.vendor != "postgresql" and not sqlite_has_update_from():
@@ -502,6 +523,7 @@ def _write(rows: pd.DataFrame, matched_at) -> None:
             "match_status": rows["new_match_status"].astype(object),
             "exception_codes": rows["new_exception_codes"].astype(object),
             "statement_id": rows["new_statement_id"].astype("Int64"),
+            "touch": rows["touch"].astype("int64"),
         }
     )
     # fen → yuan exactly: numeric division on PostgreSQL; SQLite stores decimals as REAL anyway.
@@ -513,7 +535,8 @@ def _write(rows: pd.DataFrame, matched_at) -> None:
         assignments=(
             "delivery_line_id = v.delivery_line_id, reverses_id = v.reverses_id, net_qty = v.net_qty, "
             f"net_amount = {amount}, match_status = v.match_status, "
-            "exception_codes = COALESCE(v.exception_codes, ''), statement_id = v.statement_id, matched_at = %s"
+            "exception_codes = COALESCE(v.exception_codes, ''), statement_id = v.statement_id, "
+            "matched_at = CASE WHEN v.touch = 1 THEN %s ELSE t.matched_at END"
         ),
         params=[connection.ops.adapt_datetimefield_value(matched_at)],
     )
@@ -525,6 +548,14 @@ def _none(value):
 
 def _write_bulk_update(rows: pd.DataFrame, matched_at) -> None:
     """SQLite before 3.33 (no UPDATE … FROM)."""
+    touched = rows["touch"].to_numpy() == 1
+    _bulk_update(rows[touched], matched_at)
+    _bulk_update(rows[~touched], None)
+
+
+def _bulk_update(rows: pd.DataFrame, matched_at) -> None:
+    if rows.empty:
+        return
     objs = [
         InvoiceLine(
             id=int(r.id),
@@ -549,7 +580,7 @@ def _write_bulk_update(rows: pd.DataFrame, matched_at) -> None:
             "match_status",
             "exception_codes",
             "statement_id",
-            "matched_at",
+            *(["matched_at"] if matched_at is not None else []),
         ],
         batch_size=SQLITE_BATCH_SIZE,
     )
@@ -569,12 +600,75 @@ def _summary(out: pd.DataFrame, result: MatchResult) -> None:
     result.by_code = dict(sorted(counts.items()))
 
 
+def _gatherable(out: pd.DataFrame, prefix: str | None) -> np.ndarray:
+    """Rows of the frame a statement build would take after this pass: blue, matched, on no
+    statement, delivery line accepted, not frozen, invoice's hospital within ``prefix``."""
+    take = (
+        (out["kind"] == "blue").to_numpy()
+        & (out["new_match_status"] == MatchStatus.MATCHED).to_numpy()
+        & out["new_statement_id"].isna().to_numpy()
+        & out["accepted_date"].notna().to_numpy()
+        & ~(out["frozen"] == 1).fillna(False).to_numpy()
+    )
+    if prefix:
+        take &= out["inv_region"].fillna("").astype(str).str.startswith(prefix).to_numpy()
+    return take
+
+
+def _gather(out: pd.DataFrame | None, prefix: str | None, whole_partition: bool, result: MatchResult) -> np.ndarray:
+    """Statements in the same pass (settlement.services.statements): the lines a
+    ``statements_build(region_prefix=prefix)`` run right after this matching would gather — from
+    the frame (with its new values) and, unless the frame holds every line of the partition, the
+    unassigned ones outside it — get their statement now, so each line is written once: the same
+    lines in the same pk order, so the same statements, numbers and events as matching and then
+    building. Sets ``new_statement_id`` of the frame's gathered rows and returns their mask; writes
+    the lines outside the frame itself. ``out`` None: nothing was loaded."""
+    from settlement.services import statements as st
+
+    columns = st.GATHER_COLUMNS
+    if out is None:
+        take = np.zeros(0, dtype=bool)
+        parts = []
+        loaded = np.zeros(0, dtype="int64")
+    else:
+        take = _gatherable(out, prefix)
+        rows = out.loc[take, ["id", "hospital_id", "distributor_id", "accepted_date", "inv_region"]]
+        parts = [rows.set_axis(columns, axis=1)] if len(rows) else []
+        loaded = out["id"].to_numpy(dtype="int64")
+    outside = pd.DataFrame(columns=columns)
+    if not whole_partition:
+        outside = st.unassigned_lines(region_prefix=prefix)  # locks them; the frame's are locked already
+        outside = outside[~outside["id"].isin(loaded)]
+        if len(outside):
+            parts.append(outside)
+    st.builder_lock()  # after the lines, as statements_build does
+    if not parts:
+        return take
+    gathered = pd.concat(parts, ignore_index=True)
+    gathered["id"] = gathered["id"].astype("int64")
+    gathered = gathered.sort_values("id", kind="stable").reset_index(drop=True)
+    built = st.BuildResult()
+    gathered["statement_id"] = st.statements_for(gathered, built)
+    result.statement_lines_added = built.lines_added
+    result.statements_created = built.statements_created
+    if take.any():
+        by_id = pd.Series(gathered["statement_id"].to_numpy(), index=gathered["id"].to_numpy())
+        positions = np.flatnonzero(take)
+        out.iloc[positions, out.columns.get_loc("new_statement_id")] = (
+            out["id"].iloc[positions].map(by_id).astype("Int64").to_numpy()
+        )
+    if len(outside):
+        st.statement_ids_write(gathered.loc[gathered["id"].isin(outside["id"].to_numpy()), ["id", "statement_id"]])
+    return take
+
+
 @transaction.atomic
 def invoices_match(
     *,
     region_prefix: str | None = None,
     period: str | None = None,
     invoice_line_ids: Iterable[int] | None = None,
+    build_statements: bool = False,
 ) -> MatchResult:
     """Match the lines of one partition (or of the given lines and their delivery lines).
 
@@ -582,6 +676,10 @@ def invoices_match(
     of the invoices' hospitals; ``period``: YYYY-MM (see the module docstring for what a
     month's partition holds). No arguments: every line. Re-running changes nothing;
     only lines whose result differs are written; lines in an approved batch never are.
+
+    ``build_statements``: also gather the newly matched lines into statements in the same
+    pass and the same UPDATE — the result of ``statements_build(region_prefix=region_prefix)``
+    right after, with every line written once instead of twice.
     """
     started = time.monotonic()
     if period is not None:
@@ -597,22 +695,30 @@ def invoices_match(
     else:
         df = _load(prefix, period, None)
     result = MatchResult(lines_checked=len(df))
+    # The frame holds every line a build of the partition could gather: every line of the region.
+    whole_partition = invoice_line_ids is None and period is None
     if df.empty:
+        if build_statements and not whole_partition:
+            _gather(None, prefix, whole_partition, result)
         result.seconds = time.monotonic() - started
         return result
     out = _compute(df)
     changed = _changed(out)
+    out["touch"] = changed.astype("int64")
+    if build_statements:
+        changed = changed | _gather(out, prefix, whole_partition, result)
     result.frozen = int((out["frozen"] == 1).fillna(False).sum())
     result.lines_changed = int(changed.sum())
     _write(out.loc[changed], timezone.now())
     _summary(out, result)
     result.seconds = time.monotonic() - started
     logger.info(
-        "matching region=%s period=%s checked=%s changed=%s in %.2fs",
+        "matching region=%s period=%s checked=%s changed=%s statement lines=%s in %.2fs",
         prefix,
         period,
         result.lines_checked,
         result.lines_changed,
+        result.statement_lines_added,
         result.seconds,
     )
     return result

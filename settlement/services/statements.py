@@ -112,17 +112,15 @@ class BuildResult:
 
 _BUILD_LOCK_KEY = 7_301_001  # pg_advisory_xact_lock: one builder at a time
 
+GATHER_COLUMNS = ["id", "hospital_id", "distributor_id", "accepted", "region"]
 
-@transaction.atomic
-def statements_build(*, region_prefix: str | None = None, period: str | None = None) -> BuildResult:
-    """Put every matched blue line without a statement onto its hospital × distributor ×
-    acceptance-month statement: the open one, or a new one (a supplementary one when that
-    month's last statement is confirmed). ``period`` filters by month of acceptance."""
+
+def unassigned_lines(*, region_prefix: str | None = None, period: str | None = None) -> pd.DataFrame:
+    """The lines a build gathers, locked (pk order): matched blue lines without a statement whose
+    delivery line was accepted, not in an approved batch; ``region_prefix`` of the invoice's
+    hospital, ``period`` = month of acceptance. Columns ``GATHER_COLUMNS``."""
     from parties.identifiers import region_prefix as to_prefix
 
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_BUILD_LOCK_KEY])
     qs = InvoiceLine.objects.filter(
         kind=InvoiceKind.BLUE,
         match_status=MatchStatus.MATCHED,
@@ -139,11 +137,41 @@ def statements_build(*, region_prefix: str | None = None, period: str | None = N
         .order_by("pk")
         .values_list("id", "hospital_id", "distributor_id", "delivery_line__accepted_date", "hospital__region_id")
     )
+    return pd.DataFrame.from_records(rows, columns=GATHER_COLUMNS)
+
+
+def builder_lock() -> None:
+    """One statement builder at a time (PostgreSQL); taken after the lines are locked, by every builder."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_BUILD_LOCK_KEY])
+
+
+@transaction.atomic
+def statements_build(*, region_prefix: str | None = None, period: str | None = None) -> BuildResult:
+    """Put every matched blue line without a statement onto its hospital × distributor ×
+    acceptance-month statement: the open one, or a new one (a supplementary one when that
+    month's last statement is confirmed). ``period`` filters by month of acceptance.
+
+    Matching does the same within its own pass (``invoices_match(build_statements=True)``)."""
+    df = unassigned_lines(region_prefix=region_prefix, period=period)  # the lines first, then the builder lock:
+    builder_lock()  # the same order as matching's pass, so two builders never wait on each other in a cycle
     result = BuildResult()
-    if not rows:
+    if df.empty:
         return result
-    df = pd.DataFrame.from_records(rows, columns=["id", "hospital_id", "distributor_id", "accepted", "region"])
-    df["period"] = pd.to_datetime(df["accepted"]).dt.strftime("%Y-%m")
+    df["statement_id"] = statements_for(df, result)
+    statement_ids_write(df[["id", "statement_id"]])
+    return result
+
+
+def statements_for(df: pd.DataFrame, result: BuildResult) -> list[int]:
+    """The statement of each line of ``df`` (``GATHER_COLUMNS``, in pk order, locked by the caller,
+    under ``builder_lock``): the open statement of its hospital × distributor × month of acceptance,
+    or a new one, created here with its events, as is the ``lines_added`` event of each statement.
+    The caller writes the lines' statement_id. Fills ``result``."""
+    if df.empty:
+        return []
+    df = df.assign(period=pd.to_datetime(df["accepted"]).dt.strftime("%Y-%m"))
     groups = df[["hospital_id", "distributor_id", "period", "region"]].drop_duplicates(
         ["hospital_id", "distributor_id", "period"]
     )
@@ -206,20 +234,19 @@ def statements_build(*, region_prefix: str | None = None, period: str | None = N
         )
 
     keys = list(zip(df["hospital_id"], df["distributor_id"], df["period"], strict=True))
-    df["statement_id"] = [target[k] for k in keys]
-    _assign(df[["id", "statement_id"]])
-    counts = df.groupby("statement_id").size()
+    statement_ids = [target[k] for k in keys]
+    counts = pd.Series(statement_ids).groupby(statement_ids).size()
     StatementEvent.objects.bulk_create(
         [
             StatementEvent(statement_id=int(sid), action=ACTION_LINES_ADDED, reason=f"{int(n)}")
             for sid, n in counts.items()
         ]
     )
-    result.lines_added = len(df)
-    return result
+    result.lines_added += len(df)
+    return statement_ids
 
 
-def _assign(frame: pd.DataFrame) -> None:
+def statement_ids_write(frame: pd.DataFrame) -> None:
     """Set statement_id per line id with one UPDATE … FROM (settlement.services.bulk_writes)."""
     if connection.vendor != "postgresql" and not sqlite_has_update_from():
         objs = [InvoiceLine(id=int(i), statement_id=int(s)) for i, s in frame.itertuples(index=False)]
@@ -239,19 +266,24 @@ def _assign(frame: pd.DataFrame) -> None:
 def _may_act(user, statement: Statement, *, on_behalf: bool) -> bool:
     """The hospital's own users; with ``on_behalf`` (the operator's command) also admins and
     bureau operators whose region covers the hospital. Superusers act in every role."""
+    return _may_act_for(user, statement.hospital_id, lambda: statement.hospital.region_id, on_behalf=on_behalf)
+
+
+def _may_act_for(user, hospital_id: str, region_of, *, on_behalf: bool) -> bool:
+    """``_may_act`` on a statement's hospital code; ``region_of()`` gives the hospital's region code."""
     if not user.is_authenticated or not user.is_active:
         return False
     if user.is_superuser:
         return True
     if user.role == Role.HOSPITAL:
-        return user.hospital_id == statement.hospital_id
+        return user.hospital_id == hospital_id
     if not on_behalf:
         return False
     if sees_everything(user):
         return True
     if user.role == Role.BUREAU_OPERATOR:
         prefix = user_region_prefix(user)
-        return bool(prefix) and statement.hospital.region_id.startswith(prefix)
+        return bool(prefix) and region_of().startswith(prefix)
     return False
 
 
@@ -308,6 +340,76 @@ def statement_confirm(
         reason=reason,
     )
     return statement
+
+
+SQLITE_CHUNK = 5000  # ids per statement on SQLite (its bound-parameter limit); PostgreSQL takes them all at once
+
+
+def _chunks(items: list) -> list[list]:
+    size = len(items) if connection.vendor == "postgresql" else SQLITE_CHUNK
+    return [items[i : i + size] for i in range(0, len(items), max(size, 1))]
+
+
+@transaction.atomic
+def statements_confirm(*, statement_nos, user, on_behalf: bool = False, reason: str = "") -> list[str]:
+    """Confirm many statements at once, set-based: what ``statement_confirm`` does to each of
+    them, in one transaction — the statements locked in pk order, one UPDATE, one
+    INSERT … SELECT of their history rows (in statement number order).
+
+    All or nothing: an unknown statement, or one the user may not act on, refuses the whole
+    call (the first such number, in the order given, is named) and changes nothing.
+    Idempotent: statements already confirmed are left alone (no second history row).
+    Returns the numbers confirmed by this call, in the order given.
+    """
+    order = list(dict.fromkeys(str(no) for no in statement_nos))
+    if not order:
+        return []
+    rows: dict[str, tuple] = {}
+    for chunk in _chunks(order):
+        for sid, no, hospital_id, region, status in (
+            Statement.objects.filter(no__in=chunk)
+            .select_for_update(of=("self",))
+            .order_by("pk")
+            .values_list("id", "no", "hospital_id", "hospital__region_id", "status")
+        ):
+            rows[no] = (sid, hospital_id, region, status)
+    visible: set[int] | None = None
+    if not on_behalf:  # beyond the page scope it is "not found", as for one statement
+        ids = [r[0] for r in rows.values()]
+        visible = set()
+        for chunk in _chunks(ids):
+            visible |= set(statements_visible(user).filter(pk__in=chunk).values_list("pk", flat=True))
+    for no in order:
+        found = rows.get(no)
+        if found is None or (visible is not None and found[0] not in visible):
+            raise StatementError(CODE_NOT_FOUND, f"{MSG_NOT_FOUND}: {no}", status=404)
+        sid, hospital_id, region, _status = found
+        if not _may_act_for(user, hospital_id, lambda r=region: r, on_behalf=on_behalf):
+            if on_behalf:
+                raise StatementError(CODE_NOT_FOUND, f"{MSG_NOT_FOUND}: {no}", status=404)
+            raise StatementError(CODE_NOT_ALLOWED, f"{MSG_NOT_ALLOWED}: {no}", status=403)
+    todo = [no for no in order if rows[no][3] == StatementStatus.OPEN]
+    if not todo:
+        return []
+    if not statement_can_transition(StatementStatus.OPEN, StatementStatus.CONFIRMED):  # pragma: no cover - table guard
+        raise StatementError(CODE_NOT_OPEN, MSG_NOT_OPEN, status=409)
+    now = timezone.now()
+    at = connection.ops.adapt_datetimefield_value(now)
+    statement_table, event_table = Statement._meta.db_table, StatementEvent._meta.db_table
+    with connection.cursor() as cursor:
+        for chunk in _chunks(todo):
+            ids = [rows[no][0] for no in chunk]
+            marks = ", ".join(["%s"] * len(ids))
+            Statement.objects.filter(pk__in=ids, status=StatementStatus.OPEN).update(
+                status=StatementStatus.CONFIRMED, confirmed_at=now, confirmed_by=user
+            )
+            cursor.execute(
+                f"INSERT INTO {event_table} (statement_id, at, user_id, action, from_status, to_status, reason) "
+                f"SELECT s.id, %s, %s, %s, %s, %s, %s FROM {statement_table} s WHERE s.id IN ({marks}) "
+                "ORDER BY s.no",
+                [at, user.pk, ACTION_CONFIRMED, StatementStatus.OPEN, StatementStatus.CONFIRMED, reason, *ids],
+            )
+    return todo
 
 
 def _lines_for(statement: Statement, invoice_line_ids, line_keys) -> list[InvoiceLine]:

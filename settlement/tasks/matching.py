@@ -1,9 +1,10 @@
 """Celery tasks of matching: thin, take a partition, safe to run twice.
 
 ``match_partition(region, period)`` re-matches one (hospital region, YYYY-MM) partition
-and gathers its newly matched lines into statements. Matching writes only what changed
-and statements take only lines without one, so a redelivered message (``acks_late``: a
-worker lost mid-run gives it back) changes nothing that was already done.
+and gathers its newly matched lines into statements, in one pass (one transaction, each
+line written once). Matching writes only what changed and statements take only lines
+without one, so a redelivered message (``acks_late``: a worker lost mid-run gives it
+back) changes nothing that was already done.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from celery import shared_task
 from django.db import OperationalError
 
 from settlement.services.matching import invoices_match
-from settlement.services.statements import statements_build
 
 # OperationalError covers a deadlock or serialization failure between two workers.
 RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retries": 5}
@@ -20,14 +20,13 @@ RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retri
 
 @shared_task(name="settlement.match_partition", acks_late=True, **RETRY)
 def match_partition(region: str | None = None, period: str | None = None) -> dict:
-    matched = invoices_match(region_prefix=region, period=period)
-    built = statements_build(region_prefix=region)
+    matched = invoices_match(region_prefix=region, period=period, build_statements=True)
     return {
         "region": region,
         "period": period,
         "lines_checked": matched.lines_checked,
         "lines_changed": matched.lines_changed,
         "by_status": matched.by_status,
-        "statement_lines_added": built.lines_added,
-        "statements_created": len(built.statements_created),
+        "statement_lines_added": matched.statement_lines_added,
+        "statements_created": len(matched.statements_created),
     }

@@ -2,7 +2,8 @@
 
 An operator's tool for hospitals that confirm outside the system: confirms the open
 statements of the month (in the user's region; every region for an admin), each with a
-history row naming the operator."""
+history row naming the operator — all in one set-based transaction (``statements_confirm``):
+all of them or, on a refusal, none."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from parties.models import Role
 from parties.scoping import sees_everything, user_region_prefix
 from settlement.models import Statement, StatementStatus
 from settlement.selectors.lines import period_bounds
-from settlement.services.statements import StatementError, statement_confirm
+from settlement.services.statements import StatementError, statements_confirm
 
 REASON = "manage.py confirm_statements"
 
@@ -48,11 +49,8 @@ class Command(BaseCommand):
         numbers = list(qs.order_by("no").values_list("no", flat=True))
         if opts["hospital"] and not numbers and not Statement.objects.filter(hospital_id=opts["hospital"]).exists():
             raise CommandError(f"该医院没有对账单 / no statements for hospital {opts['hospital']}")
-        confirmed = 0
-        for no in numbers:
-            try:
-                statement_confirm(statement_no=no, user=user, on_behalf=True, reason=REASON)
-            except StatementError as exc:
-                raise CommandError(f"{no}: {exc.code}: {exc.message}") from exc
-            confirmed += 1
-        self.stdout.write(f"已确认 / confirmed: {confirmed} statements of {opts['period']}")
+        try:
+            confirmed = statements_confirm(statement_nos=numbers, user=user, on_behalf=True, reason=REASON)
+        except StatementError as exc:
+            raise CommandError(f"{exc.code}: {exc.message}") from exc
+        self.stdout.write(f"已确认 / confirmed: {len(confirmed)} statements of {opts['period']}")

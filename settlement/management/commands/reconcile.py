@@ -1,6 +1,7 @@
-"""manage.py reconcile [--region R] [--period YYYY-MM]: run matching, then gather the newly
-matched lines into statements. Without --region every hospital region is a partition of
-its own (bounded memory); prints what changed and the speed."""
+"""manage.py reconcile [--region R] [--period YYYY-MM]: run matching and gather the newly
+matched lines into statements, in one pass per partition (each line written once). Without
+--region the partitions are the hospitals' regions without those another one covers
+(bounded memory); prints what changed and the speed."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from parties.models import Region
 from settlement.models import InvoiceLine
 from settlement.selectors.lines import period_bounds
 from settlement.services.matching import MatchResult, invoices_match
-from settlement.services.statements import statements_build
 
 
 def covering_prefixes(region_codes) -> list[str]:
@@ -51,13 +51,9 @@ class Command(BaseCommand):
             regions = covering_prefixes(codes)
         started = time.monotonic()
         total = MatchResult()
-        added = created = 0
         for code in regions:
-            result = invoices_match(region_prefix=code, period=period)
-            built = statements_build(region_prefix=code)
+            result = invoices_match(region_prefix=code, period=period, build_statements=True)
             total = total + result
-            added += built.lines_added
-            created += len(built.statements_created)
             if opts.get("verbosity", 1) >= 2:
                 self.stdout.write(
                     f"{code} {period or '*'}: {result.lines_checked} lines, {result.lines_changed} changed"
@@ -70,5 +66,6 @@ class Command(BaseCommand):
             f"对账完成 / matched: {total.lines_checked} lines checked, {total.lines_changed} changed, "
             f"{total.frozen} frozen in {seconds:.1f}s ({rate:,.0f} lines/s)\n"
             f"  status: {statuses}\n  codes: {codes}\n"
-            f"对账单 / statements: {added} lines added, {created} statements created"
+            f"对账单 / statements: {total.statement_lines_added} lines added, "
+            f"{len(total.statements_created)} statements created"
         )

@@ -1,0 +1,185 @@
+"""Matching and statements in one pass (``invoices_match(build_statements=True)``) give exactly
+what matching and then ``statements_build`` give: the same line results, the same statements
+(numbers included), the same events; each line is written once and ``matched_at`` only moves
+when the match result changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+
+from interchange.signals import table_imported
+from settlement.management.commands.reconcile import covering_prefixes
+from settlement.models import InvoiceLine, MatchStatus, Statement, StatementEvent
+from settlement.services.matching import invoices_match
+from settlement.services.statements import statements_build
+from tests.factories import (
+    DeliveryLineFactory,
+    EnterpriseFactory,
+    HospitalFactory,
+    InvoiceLineFactory,
+    OrderLineFactory,
+    at,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def snapshot() -> dict:
+    """Everything matching and building decide, statement numbers and events included."""
+    lines = list(
+        InvoiceLine.objects.order_by("id").values_list(
+            "id",
+            "match_status",
+            "exception_codes",
+            "net_qty",
+            "net_amount",
+            "reverses_id",
+            "delivery_line_id",
+            "statement__no",
+        )
+    )
+    statements = list(
+        Statement.objects.order_by("no").values_list(
+            "no", "hospital_id", "distributor_id", "period", "sequence", "status", "deadline"
+        )
+    )
+    events = list(
+        StatementEvent.objects.order_by("id").values_list(
+            "statement__no", "action", "from_status", "to_status", "reason", "invoice_line_id"
+        )
+    )
+    return {"lines": lines, "statements": statements, "events": events}
+
+
+def reset() -> None:
+    StatementEvent.objects.all().delete()
+    InvoiceLine.objects.update(
+        match_status="pending",
+        exception_codes="",
+        net_qty=None,
+        net_amount=None,
+        reverses=None,
+        delivery_line=None,
+        statement=None,
+        matched_at=None,
+    )
+    Statement.objects.all().delete()
+    from settlement.models import DocumentCounter
+
+    DocumentCounter.objects.all().delete()  # statement numbers start again from 1
+
+
+def partitions() -> list[str]:
+    return covering_prefixes(InvoiceLine.objects.order_by().values_list("hospital__region_id", flat=True).distinct())
+
+
+@pytest.fixture
+def province(tmp_path):
+    """The generated S province, imported without the receivers (nothing matched yet)."""
+    out = tmp_path / "s"
+    call_command("generate_demo", scale="S", seed=5, out=str(out), stdout=open("/dev/null", "w"))
+    saved = list(table_imported.receivers)
+    table_imported.receivers = []
+    table_imported.sender_receivers_cache.clear()
+    try:
+        call_command("import_dir", str(out), stdout=open("/dev/null", "w"))
+    finally:
+        table_imported.receivers = saved
+        table_imported.sender_receivers_cache.clear()
+    assert InvoiceLine.objects.filter(match_status="pending").count() > 1000
+
+
+def test_single_pass_equals_matching_then_building_on_a_generated_province(province):
+    # given the reference: every partition matched, then built, as before
+    regions = partitions()
+    assert len(regions) > 1
+    for code in regions:
+        invoices_match(region_prefix=code)
+        statements_build(region_prefix=code)
+    reference = snapshot()
+    assert reference["statements"] and {r[1] for r in reference["lines"]} >= {"matched", "exception"}
+    reset()
+    # when every partition is matched and built in one pass
+    rows_written = lines_added = 0
+    for code in regions:
+        result = invoices_match(region_prefix=code, build_statements=True)
+        rows_written += result.lines_changed
+        lines_added += result.statement_lines_added
+    # then lines, statements (and their numbers) and events are identical, each line written once
+    assert snapshot() == reference
+    assert rows_written == InvoiceLine.objects.count()
+    assert lines_added == InvoiceLine.objects.filter(statement__isnull=False).count()
+    # and a second pass, and a build after it, change nothing
+    again = [invoices_match(region_prefix=code, build_statements=True) for code in regions]
+    assert sum(r.lines_changed for r in again) == 0 and sum(r.statement_lines_added for r in again) == 0
+    assert all(statements_build(region_prefix=code).lines_added == 0 for code in regions)
+    assert snapshot() == reference
+
+
+def accepted_line(hospital, distributor, *, accepted: str, issued: str | None = None, **kw) -> InvoiceLine:
+    order = OrderLineFactory(hospital=hospital, distributor=distributor, qty=10, unit_price=Decimal("10.0000"))
+    delivery = DeliveryLineFactory(
+        order_line=order,
+        qty=10,
+        delivered_at=at(accepted, 9),
+        accepted_qty=10,
+        rejected_qty=0,
+        received_at=at(accepted, 11),
+        accepted_date=dt.date.fromisoformat(accepted),
+    )
+    return InvoiceLineFactory(delivery_line=delivery, issued_at=dt.date.fromisoformat(issued or accepted), **kw)
+
+
+def test_a_month_partition_also_gathers_matched_lines_outside_it_as_a_build_would():
+    hospital, distributor = HospitalFactory(), EnterpriseFactory()
+    # given a line matched earlier without a build (so on no statement), in August
+    august = accepted_line(hospital, distributor, accepted="2026-08-10")
+    invoices_match(invoice_line_ids=[august.pk])
+    august.refresh_from_db()
+    stamped = august.matched_at
+    assert august.match_status == MatchStatus.MATCHED and august.statement_id is None
+    # and a September line not yet matched
+    september = accepted_line(hospital, distributor, accepted="2026-09-10")
+    # when September's partition is matched in one pass
+    result = invoices_match(region_prefix=hospital.region_id, period="2026-09", build_statements=True)
+    # then both lines are on their months' statements, numbered in line order, as statements_build does
+    august.refresh_from_db()
+    september.refresh_from_db()
+    assert (august.statement.period, september.statement.period) == ("2026-08", "2026-09")
+    assert august.statement.no < september.statement.no
+    assert result.statement_lines_added == 2 and len(result.statements_created) == 2
+    # and the August line only got its statement: its match result, and when it was set, stay
+    assert august.matched_at == stamped
+    assert result.lines_changed == 1  # the September line; the August one was written by the build
+    assert statements_build().lines_added == 0
+
+
+def test_matched_at_moves_only_when_the_match_result_changes():
+    hospital, distributor = HospitalFactory(), EnterpriseFactory()
+    line = accepted_line(hospital, distributor, accepted="2026-09-10")
+    invoices_match(region_prefix=hospital.region_id, build_statements=True)
+    line.refresh_from_db()
+    first = (line.matched_at, line.statement_id, line.match_status)
+    assert first[1] is not None and first[2] == MatchStatus.MATCHED
+    again = invoices_match(region_prefix=hospital.region_id, build_statements=True)
+    line.refresh_from_db()
+    assert again.lines_changed == 0 and (line.matched_at, line.statement_id, line.match_status) == first
+
+
+def test_lines_outside_the_region_are_left_to_their_own_partition():
+    # given a line invoiced to one hospital for a delivery ordered by another region's hospital
+    home, away, distributor = HospitalFactory(), HospitalFactory(region__code="371102"), EnterpriseFactory()
+    line = accepted_line(home, distributor, accepted="2026-09-10")
+    stray = InvoiceLineFactory(delivery_line=line.delivery_line, hospital=away, qty=1, amount=Decimal("10.00"))
+    assert home.region_id[:4] != away.region_id[:4]
+    # when the home region is matched in one pass
+    result = invoices_match(region_prefix=home.region_id, build_statements=True)
+    stray.refresh_from_db()
+    line.refresh_from_db()
+    # then the stray line is matched (its delivery line is in the partition) but not gathered
+    assert result.lines_checked == 2 and stray.statement_id is None
+    assert line.statement is not None and line.statement.hospital_id == home.code
