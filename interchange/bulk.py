@@ -507,10 +507,11 @@ class Sink:
                         updated += update_rows(model, frame, op["kinds"], where=extra)
                     continue
                 staged, op["table"] = op["table"], None  # dropped by the write
-                if kind == "insert":
-                    inserted += copy_insert(model, None, staged=staged, columns=cols, order_by=extra)
-                else:
-                    updated += copy_update(model, None, key="id", where=extra, staged=staged, columns=cols)
+                with bulk_load(model, op["rows"], foreign_keys=kind == "insert"):
+                    if kind == "insert":
+                        inserted += copy_insert(model, None, staged=staged, columns=cols, order_by=extra)
+                    else:
+                        updated += copy_update(model, None, key="id", where=extra, staged=staged, columns=cols)
         finally:
             _local.sink = previous
             self.discard()
@@ -521,3 +522,132 @@ class Sink:
             if op["table"] is not None:
                 drop(op["table"])
         self._ops = {}
+
+
+# -- bulk-load mode (PostgreSQL) -----------------------------------------------------------
+#
+# A set-based INSERT (or the receipts' UPDATE of every delivery line, which cannot be HOT
+# on full pages) spends most of its time maintaining the table's secondary indexes, one
+# random insertion per row and index. When one write adds about as many rows as the table
+# already holds (the first load, a large monthly file), the non-unique secondary indexes
+# are dropped before the write and built again after it by sorting (same definitions, as
+# read back from pg_index, so nothing drifts from the models), all inside the file's
+# transaction: a failure rolls the DROP back with the rows.
+#
+# Locking: DROP INDEX takes an ACCESS EXCLUSIVE lock on the table until COMMIT, so readers
+# of that table wait for the rest of the import (the small-load path keeps today's ROW
+# EXCLUSIVE lock). When the lock is not granted within BULK_LOCK_TIMEOUT, or the table has
+# pending trigger events in this transaction, the write falls back to the ordinary path.
+# Unique indexes (primary key, natural key: ON CONFLICT needs it) stay.
+
+BULK_LOAD_MIN_ROWS = 50_000  # below this the ordinary path is cheap enough
+BULK_LOAD_RATIO = 0.5  # staged rows / rows already in the table
+BULK_MAINTENANCE_WORK_MEM = "512MB"
+BULK_LOCK_TIMEOUT = "5s"
+# Also drop the foreign keys and add them back with one set-based validation each. This takes
+# an ACCESS EXCLUSIVE lock on the referenced tables too (hospitals, enterprises, products …).
+BULK_LOAD_FKS = True
+BULK_LOAD_INDEXES = True
+
+
+def _secondary_indexes(table: str) -> list[tuple[str, str]]:
+    """(name, CREATE INDEX …) of ``table``'s valid, non-unique indexes that back no constraint."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT c.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x "
+            "JOIN pg_class c ON c.oid = x.indexrelid "
+            "WHERE x.indrelid = %s::regclass AND NOT x.indisunique AND NOT x.indisprimary "
+            "AND x.indisvalid AND x.indisready AND NOT x.indisexclusion "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid) "
+            "ORDER BY c.relname",
+            [table],
+        )
+        return list(cur.fetchall())
+
+
+def _existing_rows(table: str, limit: int) -> int:
+    """Rows in ``table``, counted up to ``limit`` (enough to decide, bounded cost)."""
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT count(*) FROM (SELECT 1 FROM {connection.ops.quote_name(table)} LIMIT %s) s", [limit])
+        return int(cur.fetchone()[0])
+
+
+def wants_bulk_load(model: type[models.Model], rows: int) -> bool:
+    """Large enough against what the table holds to rebuild its indexes instead of maintaining them."""
+    if not is_postgres() or rows < BULK_LOAD_MIN_ROWS:
+        return False
+    cap = int(rows / BULK_LOAD_RATIO)
+    return _existing_rows(model._meta.db_table, cap + 1) <= cap
+
+
+def _foreign_keys(table: str) -> list[tuple[str, str, bool]]:
+    """(name, definition, initially deferred) of ``table``'s foreign keys."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT conname, pg_get_constraintdef(oid), condeferrable AND condeferred FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype = 'f' AND convalidated ORDER BY conname",
+            [table],
+        )
+        return list(cur.fetchall())
+
+
+@contextlib.contextmanager
+def bulk_load(model: type[models.Model], rows: int, *, foreign_keys: bool = True):
+    """Around one large write: drop the non-unique secondary indexes (and, with
+    ``foreign_keys`` and ``BULK_LOAD_FKS``, the foreign keys), rebuild them afterwards (see
+    above). Yields whether it did; a no-op for small writes and on SQLite.
+
+    The receipts' UPDATE passes ``foreign_keys=False``: PostgreSQL skips the check of a
+    foreign key whose columns keep their value, and dropping ``received_by`` would lock the
+    users table for the whole load."""
+    if not wants_bulk_load(model, rows):
+        yield False
+        return
+    from django.db import DatabaseError, transaction
+
+    table = model._meta.db_table
+    qn = connection.ops.quote_name
+    with transaction.atomic():  # a savepoint: an error inside undoes the DROPs with the rows
+        indexes = _secondary_indexes(table) if BULK_LOAD_INDEXES else []
+        fks = _foreign_keys(table)
+        dropped_fks = fks if BULK_LOAD_FKS and foreign_keys else []
+        if not indexes and not dropped_fks:
+            yield False
+            return
+        try:
+            with transaction.atomic(), connection.cursor() as cur:
+                cur.execute("SELECT current_setting('lock_timeout')")
+                previous = cur.fetchone()[0]
+                cur.execute("SELECT set_config('lock_timeout', %s, true)", [BULK_LOCK_TIMEOUT])
+                cur.execute(f"LOCK TABLE {qn(table)} IN ACCESS EXCLUSIVE MODE")
+                for name, _ in indexes:
+                    cur.execute(f"DROP INDEX {qn(name)}")
+                for name, _, _ in dropped_fks:
+                    cur.execute(f"ALTER TABLE {qn(table)} DROP CONSTRAINT {qn(name)}")
+                cur.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
+        except DatabaseError as exc:
+            # 55P03 lock not granted in time, 55006 pending trigger events: the ordinary path.
+            cause = exc.__cause__
+            if (getattr(cause, "pgcode", None) or getattr(cause, "sqlstate", None)) not in ("55P03", "55006"):
+                raise
+            yield False
+            return
+        yield True
+        with connection.cursor() as cur:
+            # The write queued its (deferred) foreign-key checks; CREATE INDEX refuses a table
+            # with pending trigger events, so run them now rather than at COMMIT.
+            kept = [qn(name) for name, _, deferred in fks if deferred and not dropped_fks]
+            if kept:
+                cur.execute(f"SET CONSTRAINTS {', '.join(kept)} IMMEDIATE")
+            cur.execute("SELECT current_setting('maintenance_work_mem')")
+            previous = cur.fetchone()[0]
+            cur.execute("SELECT set_config('maintenance_work_mem', %s, true)", [BULK_MAINTENANCE_WORK_MEM])
+            for _, ddl in indexes:
+                cur.execute(ddl)
+            cur.execute("SELECT set_config('maintenance_work_mem', %s, true)", [previous])
+            if kept:
+                cur.execute(f"SET CONSTRAINTS {', '.join(kept)} DEFERRED")
+            # One set-based check per foreign key (an anti-join) instead of a probe per row.
+            for name, definition, _ in dropped_fks:
+                cur.execute(f"ALTER TABLE {qn(table)} ADD CONSTRAINT {qn(name)} {definition} NOT VALID")
+                cur.execute(f"ALTER TABLE {qn(table)} VALIDATE CONSTRAINT {qn(name)}")
