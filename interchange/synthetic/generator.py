@@ -175,7 +175,8 @@ class _Generator:
 
         # PRICE_OUTLIER: one hospital pays 30% more than ≥ 5 peers of its city for a month,
         # on a product without award or listing changes; it has at most a third of the
-        # month's lines there, so the city's median (PRICE_SPIKE) does not move.
+        # month's lines there, so the city's median (PRICE_SPIKE) does not move. The fault
+        # log judges it against the scan's peers, the whole province (see _rule_faults).
         plain = ~m.p_awarded & (m.p_role == ROLE_NORMAL) & m.p_drug
         sel = plain[o.l_p] & ~self.claimed
         n_p, n_m = len(m.p_code), len(cal.months)
@@ -648,6 +649,8 @@ class _Generator:
         keys, t = hp_keys(o.l_price > listing)
         log.add("PRICE_ABOVE_LISTING", "orders", keys, _join("period=", period_text(t["m"].to_numpy())))
 
+        # PRICE_SPIKE is per product and the hospitals' city (DOMAIN.md): a district
+        # hospital counts under its city, as the scan groups it (price_monitor rules).
         city = m.h_city[l_h]
         spikes = rules.price_spikes(city, o.l_p, l_month, o.l_price)
         log.add(
@@ -663,7 +666,10 @@ class _Generator:
                 price_text(spikes["prev2"].to_numpy() // 2),
             ),
         )
-        outliers = rules.price_outliers(m.city_codes[city], l_h, o.l_p, l_month, o.l_price)
+        # PRICE_OUTLIER's peers are "all hospitals of the scanned region": the scan's
+        # partition, i.e. the province (price_monitor.services.scan.scan_prefixes).
+        province = np.array([str(r)[:2] + "0000" for r in m.h_region], dtype=object)
+        outliers = rules.price_outliers(province[l_h], l_h, o.l_p, l_month, o.l_price)
         log.add(
             "PRICE_OUTLIER",
             "orders",

@@ -66,13 +66,17 @@ _COMPARABLE = "p.generic_name || '|' || p.dosage_form || '|' || p.specification"
 _CONFLICT = " ON CONFLICT (source_id, source) DO UPDATE SET "
 
 
+# unit_price_micro from an inner SELECT's ``u`` (price_units) and units_per_package.
+_MICRO = "(s.u * 200 + s.units_per_package) / (2 * s.units_per_package)"
+
+
 def _upsert(select_sql: str) -> str:
     """Wrap an inner SELECT (which yields ``u`` = price_units) into the upsert."""
     return (
         f"INSERT INTO {TABLE} ({_COLUMNS}) "
         f"SELECT source, source_id, product_id, category, comparable_key, units_per_package, region_code, "
-        f"hospital_id, enterprise_id, period, observed_on, qty, u, (u * 200 + units_per_package) / (2 * units_per_package) "
-        f"FROM ({select_sql}) s WHERE u >= 0"
+        f"hospital_id, enterprise_id, period, observed_on, qty, u, {_MICRO} "
+        f"FROM ({select_sql}) s WHERE s.u >= 0"
         f"{_CONFLICT}{_UPDATE} WHERE {_CHANGED}"
     )
 
@@ -90,12 +94,13 @@ _ORDERS_IN_PARTITION = (
 _ORDERS_FROM = _ORDERS_IN_PARTITION.replace(
     "FROM procurement_orderline o ", "FROM procurement_orderline o JOIN procurement_product p ON p.code = o.product_id "
 )
-_ORDERS_SQL = _upsert(
+_ORDERS_SELECT = (
     "SELECT 'order' AS source, o.id AS source_id, o.product_id AS product_id, p.category AS category, "
     f"{_COMPARABLE} AS comparable_key, p.units_per_package AS units_per_package, h.region_id AS region_code, "
     "o.hospital_id AS hospital_id, o.distributor_id AS enterprise_id, %s AS period, o.order_date AS observed_on, "
     f"o.qty AS qty, {_PRICE_UNITS.format(col='o.unit_price')} AS u " + _ORDERS_FROM
 )
+_ORDERS_SQL = _upsert(_ORDERS_SELECT)
 
 # Invoice lines without a delivery line (NO_DELIVERY) name no product: not observed.
 _INVOICES_IN_PARTITION = (
@@ -110,12 +115,13 @@ _INVOICES_FROM = (
     "JOIN parties_hospital h ON h.code = i.hospital_id "
     "WHERE i.issued_at >= %s AND i.issued_at < %s AND h.region_id LIKE %s"
 )
-_INVOICES_SQL = _upsert(
+_INVOICES_SELECT = (
     "SELECT 'invoice' AS source, i.id AS source_id, o.product_id AS product_id, p.category AS category, "
     f"{_COMPARABLE} AS comparable_key, p.units_per_package AS units_per_package, h.region_id AS region_code, "
     "i.hospital_id AS hospital_id, i.distributor_id AS enterprise_id, %s AS period, i.issued_at AS observed_on, "
     f"i.qty AS qty, {_PRICE_UNITS.format(col='i.unit_price')} AS u " + _INVOICES_FROM
 )
+_INVOICES_SQL = _upsert(_INVOICES_SELECT)
 
 _REFERENCES_IN_PARTITION = (
     "FROM price_monitor_referenceprice r WHERE r.effective_from >= %s AND r.effective_from < %s AND r.region_id LIKE %s"
@@ -124,13 +130,14 @@ _REFERENCES_FROM = _REFERENCES_IN_PARTITION.replace(
     "FROM price_monitor_referenceprice r ",
     "FROM price_monitor_referenceprice r JOIN procurement_product p ON p.code = r.product_id ",
 )
-_REFERENCES_SQL = _upsert(
+_REFERENCES_SELECT = (
     "SELECT r.source AS source, r.id AS source_id, r.product_id AS product_id, p.category AS category, "
     f"{_COMPARABLE} AS comparable_key, p.units_per_package AS units_per_package, r.region_id AS region_code, "
     "CAST(NULL AS VARCHAR(12)) AS hospital_id, CAST(NULL AS VARCHAR(18)) AS enterprise_id, %s AS period, "
     "r.effective_from AS observed_on, "
     f"CAST(NULL AS INTEGER) AS qty, {_PRICE_UNITS.format(col='r.price')} AS u " + _REFERENCES_FROM
 )
+_REFERENCES_SQL = _upsert(_REFERENCES_SELECT)
 
 # Source groups a build can be limited to (an import of one table rebuilds only its own).
 GROUP_ORDERS = "orders"
@@ -142,11 +149,11 @@ _GROUP_SOURCES = {
     GROUP_INVOICES: (ObservationSource.INVOICE.value,),
     GROUP_REFERENCES: tuple(s.value for s in REFERENCE_SOURCES),
 }
-# group → (upsert, FROM … WHERE of the partition's source rows, the source row's id column)
+# group → (upsert, FROM … WHERE of the partition's source rows, the source row's id column, the inner SELECT)
 _GROUP_SQL = {
-    GROUP_ORDERS: (_ORDERS_SQL, _ORDERS_IN_PARTITION, "o.id"),
-    GROUP_INVOICES: (_INVOICES_SQL, _INVOICES_IN_PARTITION, "i.id"),
-    GROUP_REFERENCES: (_REFERENCES_SQL, _REFERENCES_IN_PARTITION, "r.id"),
+    GROUP_ORDERS: (_ORDERS_SQL, _ORDERS_IN_PARTITION, "o.id", _ORDERS_SELECT),
+    GROUP_INVOICES: (_INVOICES_SQL, _INVOICES_IN_PARTITION, "i.id", _INVOICES_SELECT),
+    GROUP_REFERENCES: (_REFERENCES_SQL, _REFERENCES_IN_PARTITION, "r.id", _REFERENCES_SELECT),
 }
 
 
@@ -162,12 +169,68 @@ def _partition_observed(group: str) -> str:
 
 def _stale_delete(group: str) -> str:
     """Observations of the partition whose source row is not (or no longer) in it."""
-    _upsert_sql, from_where, id_col = _GROUP_SQL[group]
+    _upsert_sql, from_where, id_col, _select = _GROUP_SQL[group]
     marks = ", ".join(["%s"] * len(_GROUP_SOURCES[group]))
     return (
         f"DELETE FROM {TABLE} WHERE period = %s AND region_code LIKE %s AND source IN ({marks}) "
         f"AND NOT EXISTS (SELECT 1 {from_where} AND {id_col} = {TABLE}.source_id)"
     )
+
+
+def _in_step(group: str) -> str:
+    """One row (observations of the partition, source rows of the partition, source rows
+    whose observation equals, column for column, what the build would write for them).
+
+    The build's own inner SELECT LEFT JOINed to the observations on the unique key
+    (source_id, source) and every data column, null-safe: a source row has at most one
+    equal observation, and an equal one lies in the partition (same period and region)."""
+    select_sql = _GROUP_SQL[group][3]
+    same = "IS NOT DISTINCT FROM" if connection.vendor == "postgresql" else "IS"
+    expected = {c: f"s.{c}" for c in _DATA_COLUMNS} | {"price_units": "s.u", "unit_price_micro": _MICRO}
+    on = " AND ".join(f"t.{c} {same} {expected[c]}" for c in _DATA_COLUMNS)
+    marks = ", ".join(["%s"] * len(_GROUP_SOURCES[group]))
+    return (
+        f"SELECT (SELECT COUNT(*) FROM {TABLE} WHERE period = %s AND region_code LIKE %s AND source IN ({marks})), "
+        f"COUNT(*), COUNT(t.id) FROM ({select_sql}) s "
+        f"LEFT JOIN {TABLE} t ON t.source_id = s.source_id AND t.source = s.source AND {on} WHERE s.u >= 0"
+    )
+
+
+def observations_stale(*, region_prefix: str, period: str, groups: tuple[str, ...] = GROUPS) -> tuple[str, ...]:
+    """The groups of ``groups`` whose build of the partition would write or delete a row
+    (read-only, one statement per group; the rest are in step with their sources).
+
+    In step ⇔ every source row of the partition has an observation equal to the one the
+    build derives from it (product and hospital data included, so a corrected product or
+    a hospital moved to another region counts as a change) and the partition holds no
+    other observation: then ``observations_build`` finds nothing stale to delete and its
+    upsert nothing to insert or rewrite. A group with nothing observed yet is stale
+    without the comparison as soon as it has a source row (the first build)."""
+    period_check(period)
+    unknown = set(groups) - set(GROUPS)
+    if unknown:
+        raise ValueError(f"unknown observation groups: {sorted(unknown)}")
+    prefix = partition_prefix(region_prefix)
+    start, end = period_bounds(period)
+    like = f"{prefix}%"
+    stale = []
+    with connection.cursor() as cur:
+        for g in GROUPS:
+            if g not in groups:
+                continue
+            sources = _GROUP_SOURCES[g]
+            cur.execute(_partition_observed(g), [period, like, *sources])
+            if cur.fetchone() is None:
+                _upsert_sql, from_where, _id, _select = _GROUP_SQL[g]
+                cur.execute(f"SELECT 1 {from_where} LIMIT 1", [start, end, like])
+                if cur.fetchone() is not None:
+                    stale.append(g)
+                continue
+            cur.execute(_in_step(g), [period, like, *sources, period, start, end, like])
+            observed, rows, equal = cur.fetchone()
+            if not observed == rows == equal:
+                stale.append(g)
+    return tuple(stale)
 
 
 @dataclass(frozen=True)
@@ -242,10 +305,3 @@ def _write_group(cur, group: str, *, period: str, start, end, like: str) -> int:
             pass
     cur.execute(upsert, params)
     return max(cur.rowcount, 0)
-
-
-def observations_exist(*, region_prefix: str, period: str) -> bool:
-    prefix = partition_prefix(region_prefix)
-    return PriceObservation.objects.filter(
-        period=period, source=ObservationSource.ORDER, region_code__startswith=prefix
-    ).exists()

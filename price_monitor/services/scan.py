@@ -3,8 +3,9 @@
 ``prices_scan(period=…, region_code=…)`` scans one region, or every province when no
 region is given (the partition a Celery worker takes: price_monitor.tasks). Inside a
 partition the steps are separately atomic (the build of the month's observations, kept
-for the index and history pages — the rules read the order lines themselves — then one
-``alerts_sync`` per kind) so a long scan never holds the alert rows locked while pandas
+for the index and history pages — the rules read the order lines themselves; only the
+groups a read-only comparison finds out of step with their sources are built, since the
+import receiver normally has built them — then one ``alerts_sync`` per kind) so a long scan never holds the alert rows locked while pandas
 works; each step is idempotent, so a scan that dies half-way is simply run again.
 
 "The scanned region" of PRICE_OUTLIER (peers) is the partition: a province scan
@@ -24,7 +25,12 @@ from parties.models import Region
 from price_monitor.periods import period_check, period_last_day, period_shift
 from price_monitor.selectors import frames
 from price_monitor.services import rules
-from price_monitor.services.observations import ObservationBuild, observations_build, partition_prefix
+from price_monitor.services.observations import (
+    ObservationBuild,
+    observations_build,
+    observations_stale,
+    partition_prefix,
+)
 from procurement.models import OrderLine
 from settlement.services.alert_engine import AlertFinding, alerts_sync
 
@@ -37,7 +43,8 @@ class PriceScanResult:
     region_prefix: str
     period: str
     order_lines: int = 0
-    observations: ObservationBuild | None = None
+    observations: ObservationBuild | None = None  # None: nothing built (every group in step, or build=False)
+    stale_groups: tuple[str, ...] = ()  # the observation groups found stale and built
     findings: dict[str, int] = field(default_factory=dict)
     synced: dict[str, dict] = field(default_factory=dict)
     seconds: float = 0.0
@@ -93,8 +100,11 @@ def prices_scan_partition(
 
     if build:
         # The rules read the order lines themselves (selectors.frames.order_prices); the
-        # scanned month's observations are brought in step for the index and history pages.
-        result.observations = observations_build(region_prefix=prefix, period=period)
+        # scanned month's observations are brought in step for the index and history pages,
+        # built only for the groups found stale: after an import the receiver has built them.
+        result.stale_groups = observations_stale(region_prefix=prefix, period=period)
+        if result.stale_groups:
+            result.observations = observations_build(region_prefix=prefix, period=period, groups=result.stale_groups)
 
     findings = price_findings(region_prefix=prefix, period=period, result=result)
     _name_order_lines(findings)

@@ -506,7 +506,7 @@ def test_fund_allocations_leave_some_hospitals_short_or_without(out, faults):
 
 def test_manifest_lists_the_order_price_faults_of_the_data(out, faults):
     """PRICE_ABOVE_AWARD, PRICE_ABOVE_LISTING (listing in force on the order date, most
-    specific region) and PRICE_OUTLIER (peers of the hospital's city) recomputed from the
+    specific region) and PRICE_OUTLIER (peers of the province: the scan's partition) recomputed from the
     CSV files."""
     from statistics import median
 
@@ -538,11 +538,11 @@ def test_manifest_lists_the_order_price_faults_of_the_data(out, faults):
         listing = max(in_force, key=lambda r: (len(region_prefix(r["region_code"])), r["effective_from"]))
         if price > Decimal(listing["price"]):
             above_listing.add(key)
-        per_hospital[(region[:4] + "00", o["product_code"], day[:7], o["hospital_code"])].append(price)
+        per_hospital[(region[:2] + "0000", o["product_code"], day[:7], o["hospital_code"])].append(price)
 
     peers = defaultdict(dict)
-    for (city, product, month, hospital), prices in per_hospital.items():
-        peers[(city, product, month)][hospital] = median(prices)
+    for (province, product, month, hospital), prices in per_hospital.items():
+        peers[(province, product, month)][hospital] = median(prices)
     outliers = set()
     for (_, product, month), medians in peers.items():
         if len(medians) < 5:

@@ -4,9 +4,9 @@
 ``import_dir`` loads it; ``scan_prices`` runs each month. Each price fault of the
 manifest (tables orders / reference_prices; the invoice-level PRICE_ABOVE_AWARD rows are
 matching exception codes, not price alerts) must be found as an alert of the same kind,
-subject and month. More alerts than faults is allowed (collateral cases: e.g. the
-scan's province-wide peer group finds outliers the manifest's city-wide one does not).
-PRICE_SPIKE is per product and the hospitals' city on both sides, so those match exactly.
+subject and month. More alerts than faults is allowed in general (collateral cases).
+PRICE_SPIKE is per product and the hospitals' city, PRICE_OUTLIER per product among the
+hospitals of the province (the scan's partition) on both sides, so those match exactly.
 """
 
 from __future__ import annotations
@@ -75,4 +75,8 @@ def test_every_injected_price_fault_is_found(tmp_path):
     spikes = {k for k in found if k[0] == "PRICE_SPIKE"}
     assert spikes == {expected_alert(f, as_of_period=as_of_period) for f in faults if f["fault"] == "PRICE_SPIKE"}
     assert spikes, "the data set should carry spikes"
+    # and PRICE_OUTLIER too (peers: the province, the scan's partition, on both sides)
+    outliers = {k for k in found if k[0] == "PRICE_OUTLIER"}
+    assert outliers == {expected_alert(f, as_of_period=as_of_period) for f in faults if f["fault"] == "PRICE_OUTLIER"}
+    assert outliers, "the data set should carry outliers"
     assert {f["fault"] for f in faults} <= set(PRICE_FAULTS)
