@@ -5,7 +5,8 @@ A scan computes the *findings* of one kind in one partition (region prefix, and 
 price kinds) and hands them to :func:`alerts_sync`, which reconciles them with the stored
 alerts in one pass:
 
-- a finding without an alert creates one (numbered with ``number_block``);
+- a finding without an alert creates one (numbered with ``number_block_unlocked``: a block of
+  consecutive numbers, no lock held until commit);
 - a finding with an open/acknowledged alert updates it (value, threshold, message,
   evidence …); a change of severity, stage or responsible party is recorded as an event;
 - a finding with a resolved alert reopens it (the condition came back);
@@ -38,7 +39,7 @@ from django.utils.translation import gettext as _
 
 from settlement.models import Alert, AlertEvent, AlertKind, AlertSeverity, AlertStatus, SubjectType
 from settlement.models.alerts import ACTIVE_STATUSES, FINAL_STATUSES, PRICE_KINDS, SEVERITY_RANK
-from settlement.services.numbering import number_block
+from settlement.services.numbering import number_block_unlocked
 
 Action = AlertEvent.Action
 
@@ -405,7 +406,9 @@ def _sync_once(
         _bulk_write(to_update, sorted(update_fields - {"id"}))
 
     if to_create:
-        numbers = number_block(
+        # From a sequence (PostgreSQL): the partition syncs of several workers do not wait
+        # for each other's commit; a rolled-back sync leaves a gap, harmless for alerts.
+        numbers = number_block_unlocked(
             kind=ALERT_NUMBER_KIND,
             year=as_of.year,
             count=len(to_create),
@@ -560,13 +563,13 @@ def _create(kind: str, found: list[AlertFinding], numbers: list[str], *, as_of: 
     ]
     insert_rows(Alert, ALERT_COLUMNS, rows)
     ids = dict(_block(numbers).values_list("alert_no", "pk"))
-    if len(ids) != len(numbers):  # pragma: no cover - the block is ours (counter row locked)
+    if len(ids) != len(numbers):  # pragma: no cover - the block is ours (taken under the advisory lock)
         raise AssertionError("alert number block not written as expected")
     return [_New(ids[no], no, kind, f) for no, f in zip(numbers, found, strict=True)]
 
 
 def _block_where(numbers: list[str]) -> tuple[str, list]:
-    """SQL condition for the alerts numbered in a block from number_block: consecutive numbers
+    """SQL condition for the alerts numbered in a block from number_block_unlocked: consecutive numbers
     of one width are a range of the unique index."""
     if len(numbers[0]) == len(numbers[-1]):
         return "alert_no >= %s AND alert_no <= %s", [numbers[0], numbers[-1]]

@@ -8,8 +8,9 @@ those of a blue line in the same batch, and those of a blue line already in an a
 batch (issued after it was paid: netted against the same distributor in the next batch).
 A distributor whose lines would net to ≤ 0 keeps its late red lines for a later batch.
 
-Creation is two INSERT … SELECT statements (ON CONFLICT DO NOTHING on the one-live-batch
-index, so concurrent creations never share a line); approval is set-based (funding).
+Creation is two INSERT … SELECT statements, the blue lines then their red lines (ON
+CONFLICT DO NOTHING on the one-live-batch index, so concurrent creations never share a
+line, and lines live in another batch are skipped); approval is set-based (funding).
 """
 
 from __future__ import annotations
@@ -60,39 +61,61 @@ def period_of(day: dt.date) -> str:
 # --- the candidate lines --------------------------------------------------------------
 
 
-def _not_in_live_batch():
-    # NOT IN (uncorrelated) rather than NOT EXISTS: PostgreSQL hashes the subquery once;
-    # a correlated probe of the table being inserted into grows quadratically.
-    return ~Q(pk__in=BatchLine.objects.filter(live=True).values("invoice_line_id"))
+def _unbatched():
+    """Not in a live batch (NOT EXISTS: an anti-join, hashed or probing the one-live index;
+    a NOT IN list larger than work_mem is searched once per row)."""
+    return ~Exists(BatchLine.objects.filter(invoice_line_id=OuterRef("pk"), live=True))
 
 
-def settleable_blue_lines(*, prefix: str, cutoff: dt.date):
-    return InvoiceLine.objects.filter(
-        _not_in_live_batch(),
+def settleable_blue_lines(*, prefix: str, cutoff: dt.date, unbatched: bool = True):
+    """``unbatched=False`` leaves out the live-batch test, for batch_create's INSERT: its
+    ON CONFLICT DO NOTHING on the one-live-batch index skips those lines anyway, and an
+    anti-join against the table being inserted into is planned from its statistics
+    taken before the insert (a nested loop over a "small" table that grows as it runs)."""
+    qs = InvoiceLine.objects.filter(
         kind=InvoiceKind.BLUE,
         match_status=MatchStatus.MATCHED,
         statement__status=StatementStatus.CONFIRMED,
         hospital__region__code__startswith=prefix,
         delivery_line__accepted_date__lte=cutoff,
     )
+    return qs.filter(_unbatched()) if unbatched else qs
 
 
 def red_lines_of(blue_qs, *, prefix: str, cutoff: dt.date):
     """Red lines to net: (those of blue lines in ``blue_qs``, those of blue lines already
     in an approved batch) — unbatched and issued on or before the cut-off."""
     base = InvoiceLine.objects.filter(
-        _not_in_live_batch(),
+        _unbatched(),
         kind=InvoiceKind.RED,
         reverses__isnull=False,
         issued_at__lte=cutoff,
         hospital__region__code__startswith=prefix,
     )
     same = base.filter(reverses__in=blue_qs.values("pk"))
-    approved_blue = BatchLine.objects.filter(
-        invoice_line=OuterRef("reverses_id"), live=True, batch__status__in=FROZEN_BATCH_STATUSES
-    )
-    late = base.filter(Exists(approved_blue))
+    late = base.filter(Exists(_frozen_live_line("reverses_id")))
     return same, late
+
+
+def _frozen_live_line(path: str):
+    return BatchLine.objects.filter(invoice_line=OuterRef(path), live=True, batch__status__in=FROZEN_BATCH_STATUSES)
+
+
+def red_lines_for_batch(batch_id: int, *, prefix: str, cutoff: dt.date):
+    """The red lines batch_create adds once its blue lines are in: those reversing a line
+    of this batch (whatever their hospital's region, as before), and those of the region
+    reversing a line of an approved batch — issued on or before the cut-off. Driven by the
+    few red lines (index on ``reverses``), each probing the batch-line indexes; lines in a
+    live batch are skipped by the INSERT's ON CONFLICT (a line live in this draft is live
+    in no approved batch, so the two parts never overlap)."""
+    own = BatchLine.objects.filter(batch_id=batch_id, invoice_line_id=OuterRef("reverses_id"))
+    return InvoiceLine.objects.filter(kind=InvoiceKind.RED, reverses__isnull=False, issued_at__lte=cutoff).filter(
+        Q(Exists(own))
+        | Q(
+            Exists(_frozen_live_line("reverses_id")),
+            hospital_id__in=Hospital.objects.filter(region__code__startswith=prefix).values("code"),
+        )
+    )
 
 
 def _insert_lines(qs, *, batch_id: int, accepted_path: str) -> int:
@@ -285,24 +308,18 @@ def batch_create(*, region_code: str, cutoff: dt.date, user, reason: str = "") -
         period=period_of(cutoff),
         created_by=user,
     )
-    blue = settleable_blue_lines(prefix=prefix, cutoff=cutoff)
+    blue = settleable_blue_lines(prefix=prefix, cutoff=cutoff, unbatched=False)
     _insert_lines(blue, batch_id=batch.pk, accepted_path="delivery_line__accepted_date")
-    in_batch = BatchLine.objects.filter(batch=batch).values("invoice_line_id")
-    _same, late = red_lines_of(blue, prefix=prefix, cutoff=cutoff)
-    # Reds of the blue lines just inserted (the blue query would now exclude them).
-    same = InvoiceLine.objects.filter(
-        _not_in_live_batch(), kind=InvoiceKind.RED, reverses__in=in_batch, issued_at__lte=cutoff
-    )
-    _insert_lines(same, batch_id=batch.pk, accepted_path="reverses__delivery_line__accepted_date")
-    late = late.exclude(reverses__in=in_batch)
-    _insert_lines(late, batch_id=batch.pk, accepted_path="reverses__delivery_line__accepted_date")
-    _prune_lines(batch)
     if connection.vendor == "postgresql":
         # A province batch adds hundreds of thousands of rows at once: without fresh
-        # statistics the totals below and approval's funding split plan for a few rows
-        # (nested loops, sorts on disk). ANALYZE samples, so it costs well under a second.
+        # statistics the red-line probes below, the totals and approval's funding split
+        # plan for a few rows (nested loops over whole tables, sorts on disk). ANALYZE
+        # samples, so it costs well under a second; the few red lines do not change them.
         with connection.cursor() as cur:
             cur.execute("ANALYZE settlement_batchline")
+    reds = red_lines_for_batch(batch.pk, prefix=prefix, cutoff=cutoff)
+    _insert_lines(reds, batch_id=batch.pk, accepted_path="reverses__delivery_line__accepted_date")
+    _prune_lines(batch)
     totals = BatchLine.objects.filter(batch=batch).aggregate(n=Count("pk"), fen=Coalesce(fen_sum("amount"), 0))
     if not totals["n"]:
         raise SettlementError(rules.NO_LINES, rules.MSG_NO_LINES)
