@@ -168,7 +168,11 @@ class BatchLine(models.Model):
     # below lead with them (a batch's whole line set is written at creation and again at
     # approval, and each index costs on every row; the varchar FKs even had two each).
     batch = models.ForeignKey(SettlementBatch, on_delete=models.PROTECT, related_name="lines", db_index=False)
-    invoice_line = models.ForeignKey("settlement.InvoiceLine", on_delete=models.PROTECT, related_name="batch_lines")
+    # Look-ups by invoice line ask for the live one: the partial unique index
+    # batch_line_one_live_batch serves them, and (batch, invoice_line) the rest.
+    invoice_line = models.ForeignKey(
+        "settlement.InvoiceLine", on_delete=models.PROTECT, related_name="batch_lines", db_index=False
+    )
     live = models.BooleanField(default=True)  # False once the batch is rejected or cancelled
     # Copied from the invoice line by batch_create's INSERT … SELECT: the invoice line's own
     # foreign keys already guarantee both, so no second per-row check at COMMIT (≈ 40 s of

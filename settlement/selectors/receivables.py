@@ -36,7 +36,9 @@ BATCH_LINE = {"hospital": "hospital", "enterprise": "distributor"}
 
 
 def _paid(path: str = "pk"):
-    return Exists(BatchLine.objects.filter(invoice_line=OuterRef(path), paid_at__isnull=False))
+    # live=True adds nothing (a paid line is live: batch_line_paid_only_when_live_and_funded)
+    # but lets the partial unique index batch_line_one_live_batch serve the look-up.
+    return Exists(BatchLine.objects.filter(invoice_line=OuterRef(path), live=True, paid_at__isnull=False))
 
 
 def unpaid_blue_lines(*, user, as_of: dt.date) -> QuerySet:
