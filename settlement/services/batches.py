@@ -308,6 +308,12 @@ def batch_create(*, region_code: str, cutoff: dt.date, user, reason: str = "") -
         period=period_of(cutoff),
         created_by=user,
     )
+    if connection.vendor == "postgresql":
+        # Statements are confirmed in bulk just before a batch (confirm_statements): with
+        # statistics from before that, the settleable-line query plans for one confirmed
+        # statement (6.6 s against 1.7 s at M). A few thousand rows: milliseconds.
+        with connection.cursor() as cur:
+            cur.execute("ANALYZE settlement_statement")
     blue = settleable_blue_lines(prefix=prefix, cutoff=cutoff, unbatched=False)
     _insert_lines(blue, batch_id=batch.pk, accepted_path="delivery_line__accepted_date")
     if connection.vendor == "postgresql":
