@@ -88,7 +88,11 @@ class ErrorLog:
 
     def add_mask(self, frame: pd.DataFrame, mask, column: str, reason: Reason, *, text: pd.DataFrame, detail=None):
         """Log ``reason`` for the rows of ``frame`` where ``mask``; the value is the cell of ``text``."""
-        mask = np.asarray(pd.Series(mask, index=frame.index).fillna(False), dtype=bool)
+        if isinstance(mask, np.ndarray) and mask.dtype == bool:
+            if mask.shape != (len(frame),):
+                raise ValueError(f"mask of {mask.shape} for {len(frame)} rows")
+        else:
+            mask = np.asarray(pd.Series(mask, index=frame.index).fillna(False), dtype=bool)
         if not mask.any():
             return
         rows = frame.index.to_numpy()[mask]
@@ -177,8 +181,132 @@ def _ascii_digits(a: np.ndarray) -> np.ndarray:
     return digits
 
 
+# -- the plain cells, as a byte matrix ---------------------------------------------
+#
+# Nearly every numeric cell is plain: an optional "-", ASCII digits and (decimals) one
+# "." between digits. Those are read column-wise from an (n, width) matrix of bytes
+# with integer arithmetic only; every other cell (blank, "+", thousands separators,
+# anything odd) goes through the general path below, which gives each cell the same
+# result on its own, so the two agree cell for cell (tests/interchange/test_parsing_fast.py).
+
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
+_MAX_FAST_WIDTH = 40
+
+
+def _plain_cells(s: pd.Series, *, dot: bool) -> dict | None:
+    """None when the column can't be viewed as ASCII bytes; else the byte matrix and per-cell shape."""
+    values = s.to_numpy(dtype=object)
+    n = len(values)
+    if n == 0 or pd.api.types.infer_dtype(values, skipna=False) != "string":
+        return None
+    joined = "".join(values)
+    if not joined.isascii() or "\x00" in joined:
+        return None
+    b = values.astype("S")
+    width = b.dtype.itemsize
+    if width == 0 or width > _MAX_FAST_WIDTH:
+        return None
+    m = b.view(np.uint8).reshape(n, width)
+    pos = np.arange(width, dtype=np.int64)
+    length = np.count_nonzero(m, axis=1)  # no NUL inside a cell (checked): the bytes are a prefix
+    neg = m[:, 0] == ord("-")
+    start = neg.astype(np.int64)
+    inside = pos < length[:, None]
+    body = inside & (pos >= start[:, None])
+    digit = (m >= ord("0")) & (m <= ord("9"))
+    is_dot = (m == ord(".")) & body if dot else np.zeros_like(digit)
+    n_dots = np.count_nonzero(is_dot, axis=1)
+    dot_at = np.where(n_dots == 1, np.argmax(is_dot, axis=1), length)
+    plain = (length > start) & ~np.any(body & ~digit & ~is_dot, axis=1) & (n_dots <= 1)
+    # "1." and "-.5" are not plain (the general path calls them bad).
+    plain &= (n_dots == 0) | ((dot_at > start) & (dot_at < length - 1))
+    if not plain.all():
+        m, neg, start, length, dot_at = m[plain], neg[plain], start[plain], length[plain], dot_at[plain]
+    return {"plain": plain, "m": m, "neg": neg, "start": start, "length": length, "dot_at": dot_at}
+
+
+def _plain_units(c: dict, scale: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For the plain cells: (units, a non-zero digit after ``scale`` decimals, places of the whole part
+    after its leading zeros). One pass over the byte columns, integer arithmetic only."""
+    m, start, length, dot_at = c["m"], c["start"], c["length"], c["dot_at"]
+    n = len(m)
+    units = np.zeros(n, dtype=np.int64)
+    extra = np.zeros(n, dtype=bool)
+    top = np.zeros(n, dtype=np.int64)
+    for j in range(m.shape[1]):
+        d = m[:, j].astype(np.int64) - ord("0")
+        nonzero = (d > 0) & (d <= 9) & (j >= start) & (j < length) & (j != dot_at)
+        if not nonzero.any():
+            continue
+        whole = j < dot_at
+        place = dot_at - 1 - j  # whole part: 0 = the units digit
+        exp = np.where(whole, place + scale, scale - (j - dot_at))
+        used = nonzero & (exp >= 0) & (exp < _POW10.size)
+        units += np.where(used, d * _POW10[np.clip(exp, 0, _POW10.size - 1)], 0)
+        extra |= nonzero & (exp < 0)
+        top = np.where(nonzero & whole & (top == 0), place + 1, top)
+    return units, extra, top
+
+
+def _merge_plain(plain: np.ndarray, fast: tuple, slow: tuple, index) -> tuple:
+    """Put the general path's results for the other cells beside the plain cells'."""
+    values_fast, *masks_fast = fast
+    values_slow, *masks_slow = slow
+    units = np.zeros(plain.size, dtype=np.int64)
+    na = np.ones(plain.size, dtype=bool)
+    units[plain] = values_fast[0]
+    na[plain] = values_fast[1]
+    other = ~plain
+    units[other] = values_slow.fillna(0).to_numpy(dtype=np.int64)
+    na[other] = values_slow.isna().to_numpy()
+    values = pd.array(units, dtype="Int64")
+    values[na] = pd.NA
+    masks = []
+    for mf, ms in zip(masks_fast, masks_slow, strict=True):
+        mask = np.zeros(plain.size, dtype=bool)
+        mask[plain] = mf
+        mask[other] = ms
+        masks.append(mask)
+    return (pd.Series(values, index=index), *masks)
+
+
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+
+
+def _digit_cells(cells: np.ndarray, max_digits: int) -> np.ndarray | None:
+    """int64 values when every cell is 1 to ``max_digits`` ASCII digits (the usual column), else None."""
+    if len(cells) == 0 or max_digits >= _POW10.size:
+        return None
+    if pd.api.types.infer_dtype(cells, skipna=False) != "string":
+        return None
+    lengths = np.fromiter(map(len, cells), dtype=np.int64, count=len(cells))
+    if lengths.min() < 1 or lengths.max() > max_digits or not _ASCII_DIGITS.fullmatch("".join(cells)):
+        return None
+    return cells.astype(np.int64)
+
+
 def parse_int(s: pd.Series, *, max_digits: int = 15) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     """(values Int64, bad mask, too-large mask); blanks are NA and not bad."""
+    digits = _digit_cells(s.to_numpy(dtype=object), max_digits)
+    if digits is not None:
+        none = np.zeros(len(s), dtype=bool)
+        return pd.Series(pd.array(digits, dtype="Int64"), index=s.index), none, none.copy()
+    c = _plain_cells(s, dot=False) if max_digits < _POW10.size else None
+    if c is None:
+        return _parse_int_general(s, max_digits=max_digits)
+    plain = c["plain"]
+    units, _, _ = _plain_units(c, 0)
+    too_large = (c["length"] - c["start"]) > max_digits
+    units = np.where(c["neg"], -units, units)
+    fast = ((units, too_large), np.zeros(len(units), dtype=bool), too_large)
+    if plain.all():
+        slow = (pd.Series(pd.array([], dtype="Int64")), np.zeros(0, bool), np.zeros(0, bool))
+    else:
+        slow = _parse_int_general(s[~plain], max_digits=max_digits)
+    return _merge_plain(plain, fast, slow, s.index)
+
+
+def _parse_int_general(s: pd.Series, *, max_digits: int = 15) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     s = _drop_thousands(s)
     blank = (s == "").to_numpy()
     neg, body = _split_sign(s)
@@ -197,6 +325,22 @@ def parse_int(s: pd.Series, *, max_digits: int = 15) -> tuple[pd.Series, np.ndar
 
 def parse_decimal(s: pd.Series, *, scale: int, int_digits: int):
     """Decimal text → Int64 units of 10**-scale. Returns (values, bad, too_many_decimals, too_large)."""
+    c = _plain_cells(s, dot=True) if int_digits + scale < _POW10.size else None
+    if c is None:
+        return _parse_decimal_general(s, scale=scale, int_digits=int_digits)
+    plain = c["plain"]
+    units, too_many, top = _plain_units(c, scale)
+    too_large = top > int_digits
+    units = np.where(c["neg"], -units, units)
+    fast = ((units, too_many | too_large), np.zeros(len(units), dtype=bool), too_many, too_large)
+    if plain.all():
+        slow = (pd.Series(pd.array([], dtype="Int64")), np.zeros(0, bool), np.zeros(0, bool), np.zeros(0, bool))
+    else:
+        slow = _parse_decimal_general(s[~plain], scale=scale, int_digits=int_digits)
+    return _merge_plain(plain, fast, slow, s.index)
+
+
+def _parse_decimal_general(s: pd.Series, *, scale: int, int_digits: int):
     s = _drop_thousands(s)
     blank = (s == "").to_numpy()
     neg, body = _split_sign(s)
@@ -319,12 +463,18 @@ def parse_table(raw: pd.DataFrame, spec: TableSpec, log: ErrorLog) -> tuple[pd.D
     return typed, text
 
 
+def _lengths(s: pd.Series) -> np.ndarray:
+    """Characters per cell (cells are ``str`` after ``normalize``)."""
+    values = s.to_numpy(dtype=object)
+    return np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+
+
 def _typed_column(s: pd.Series, col: Column, log: ErrorLog, text: pd.DataFrame) -> pd.Series:
     frame = text
     kind = col.kind
     if kind in ("code", "text"):
         if col.max_length:
-            too_long = (s.str.len() > col.max_length).to_numpy()
+            too_long = _lengths(s) > col.max_length
             if too_long.any():
                 log.add_mask(frame, too_long, col.name, reasons.TOO_LONG, text=text, detail=f"max {col.max_length}")
                 s = s.where(~too_long, "")
@@ -388,8 +538,43 @@ def units_from_db(values, scale: int) -> pd.Series:
 
 def timestamps_from_db(values) -> pd.Series:
     """Aware datetimes, SQLite text (UTC) or PostgreSQL text → ``datetime64[us, UTC]``."""
+    s = pd.Series(values, dtype=object).reset_index(drop=True)
+    blank = (s.isna() | (s == "")).to_numpy()
+    if not blank.any():
+        return pd.to_datetime(s, utc=True, format="ISO8601", errors="coerce").astype(UTC_US)
+    # Blank cells (NULL) are NaT without going through the parser, which is slow on them.
+    out = pd.Series(pd.NaT, index=s.index, dtype=UTC_US)
+    if not blank.all():
+        parsed = pd.to_datetime(s[~blank], utc=True, format="ISO8601", errors="coerce").astype(UTC_US)
+        out.iloc[np.flatnonzero(~blank)] = parsed.to_numpy()
+    return out
+
+
+def ints_from_db(values) -> pd.arrays.IntegerArray:
+    """Integers read back from the database (PostgreSQL COPY text, SQLite ints; NULL blank) → Int64."""
     s = pd.Series(values, dtype=object)
-    return pd.to_datetime(s, utc=True, format="ISO8601", errors="coerce").astype(UTC_US).reset_index(drop=True)
+    cells = s.to_numpy(dtype=object)
+    if len(cells) and pd.api.types.infer_dtype(cells, skipna=False) == "string":
+        blank = cells == ""
+        filled = np.flatnonzero(~blank)
+        if filled.size == 0:
+            return pd.array([pd.NA] * len(cells), dtype="Int64")
+        digits = _digit_cells(cells[filled], _POW10.size - 1)
+        if digits is not None:
+            out = np.zeros(len(cells), dtype=np.int64)
+            out[filled] = digits
+            arr = pd.array(out, dtype="Int64")
+            arr[blank] = pd.NA
+            return arr
+        c = _plain_cells(pd.Series(cells[filled], dtype=object), dot=False)
+        if c is not None and c["plain"].all() and int((c["length"] - c["start"]).max()) < _POW10.size:
+            units, _, _ = _plain_units(c, 0)
+            out = np.zeros(len(cells), dtype=np.int64)
+            out[filled] = np.where(c["neg"], -units, units)
+            arr = pd.array(out, dtype="Int64")
+            arr[blank] = pd.NA
+            return arr
+    return pd.array(pd.to_numeric(s.replace("", None), errors="coerce"), dtype="Int64")
 
 
 def units_text(units: pd.Series, scale: int) -> pd.Series:

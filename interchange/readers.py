@@ -178,10 +178,19 @@ def _body(body: pd.DataFrame, layout: _Layout, spec: TableSpec, *, first_row: in
     frame = pd.DataFrame(cols, index=index)[list(spec.column_names)]
     # Drop rows whose every cell is blank (blank lines, trailing Excel rows).
     if len(frame):
+        # Only rows with no non-blank cell so far are looked at again: after the first
+        # column that is nearly always none, so the strip runs on a handful of cells.
         nonblank = np.zeros(len(body), dtype=bool)
         for j in range(body.shape[1]):
-            cells = body.iloc[:, j].to_numpy(dtype=object).astype(_STR)
-            nonblank |= np.strings.str_len(np.strings.strip(cells)) > 0
+            todo = np.flatnonzero(~nonblank)
+            if todo.size == 0:
+                break
+            cells = body.iloc[:, j].to_numpy(dtype=object)[todo]
+            filled = cells != ""
+            if filled.any():
+                stripped = np.strings.strip(cells[filled].astype(_STR))
+                todo_filled = todo[filled]
+                nonblank[todo_filled[np.strings.str_len(stripped) > 0]] = True
         if not nonblank.all():
             frame = frame[nonblank]
     return frame

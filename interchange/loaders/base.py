@@ -74,7 +74,7 @@ class TableLoader:
 
 def canonical(existing: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
     """Database values → the canonical forms of ``interchange.parsing``."""
-    from interchange.parsing import timestamps_from_db
+    from interchange.parsing import ints_from_db, timestamps_from_db
 
     out = pd.DataFrame(index=existing.index)
     for col in existing.columns:
@@ -83,7 +83,7 @@ def canonical(existing: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
         if kind in SCALE:
             out[col] = pd.Series(units_from_db(s.to_numpy(dtype=object), SCALE[kind]).array, index=existing.index)
         elif kind == "int":
-            out[col] = pd.array(pd.to_numeric(s.replace("", None), errors="coerce"), dtype="Int64")
+            out[col] = ints_from_db(s)
         elif kind == "timestamp":
             out[col] = pd.Series(timestamps_from_db(s.to_numpy(dtype=object)).array, index=existing.index)
         else:

@@ -519,8 +519,12 @@ class InvoiceLoader(DocumentLoader):
             reasons.OUT_OF_SCOPE,
         )
         # The red line's blue original: stored, or a valid blue row of this file.
+        blue_pairs = set(
+            zip(df["invoice_code"].to_numpy()[blue].tolist(), df["invoice_no"].to_numpy()[blue].tolist(), strict=True)
+        )
         if red.any():
-            reds = df[red & has_original]
+            want = red & has_original
+            reds = df[want]
             sql = (
                 f"SELECT DISTINCT t.invoice_code, t.invoice_no FROM {T_INVOICE} t JOIN {{keys}} k "
                 f"ON t.invoice_code = k.invoice_code AND t.invoice_no = k.invoice_no WHERE t.kind = 'blue'"
@@ -530,19 +534,24 @@ class InvoiceLoader(DocumentLoader):
                 {"invoice_code": "text", "invoice_no": "text"},
                 sql,
             )
-            in_file = df[blue][["invoice_code", "invoice_no"]]
-            originals = set(map(tuple, pd.concat([stored.astype(str), in_file]).to_numpy().tolist()))
-            # Read in chunks: blue rows of the file's other chunks (see ``end_chunk``).
-            originals |= batch.context.get("blue_in_file", set())
+            # Only the red lines' pairs are looked up (the blue rows are many, the red few).
             pairs = pd.Series(
-                list(zip(df["original_invoice_code"], df["original_invoice_no"], strict=True)), index=df.index
+                list(zip(reds["original_invoice_code"], reds["original_invoice_no"], strict=True)),
+                index=reds.index,
+                dtype=object,
             )
-            unknown = red & has_original & ~refs.known(pairs, originals)
+            wanted = set(pairs)
+            originals = set(map(tuple, stored.astype(str).to_numpy().tolist())) if len(stored) else set()
+            originals |= wanted & blue_pairs
+            # Read in chunks: blue rows of the file's other chunks (see ``end_chunk``).
+            originals |= wanted & batch.context.get("blue_in_file", set())
+            unknown = np.zeros(len(df), dtype=bool)
+            unknown[want] = ~refs.known(pairs, originals)
             batch.flag(df, unknown, "original_invoice_no", reasons.UNKNOWN_REFERENCE)
             if unknown.any():
-                batch.context.setdefault("unresolved_originals", set()).update(pairs[unknown].tolist())
+                batch.context.setdefault("unresolved_originals", set()).update(pairs[unknown[want]].tolist())
         if "chunk_blue" not in batch.context:  # the chunk's blue rows as first checked
-            batch.context["chunk_blue"] = set(map(tuple, df[blue][["invoice_code", "invoice_no"]].to_numpy().tolist()))
+            batch.context["chunk_blue"] = blue_pairs
         # The delivery line, when it exists (else NULL: matching reports NO_DELIVERY).
         sql = (
             f"SELECT t.delivery_no, t.line_no AS delivery_line_no, t.id AS delivery_line_id FROM {T_DELIVERY} t "
@@ -567,8 +576,13 @@ class InvoiceLoader(DocumentLoader):
         checked = batch.context.pop("chunk_blue", set())
         if lenient:
             ok = batch.valid()
+            blue = (ok["kind"] == "blue").to_numpy()
             checked = set(
-                map(tuple, ok[(ok["kind"] == "blue").to_numpy()][["invoice_code", "invoice_no"]].to_numpy().tolist())
+                zip(
+                    ok["invoice_code"].to_numpy()[blue].tolist(),
+                    ok["invoice_no"].to_numpy()[blue].tolist(),
+                    strict=True,
+                )
             )
         batch.context.setdefault("blue_in_file", set()).update(checked)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -30,9 +32,38 @@ def credit_code_problems(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return bad_format, bad_check
 
 
+_STR = np.dtypes.StringDType()
+_DIGIT_RUN = re.compile(r"\\d\{(\d+)(?:,(\d+))?\}")
+
+
+def _digit_lengths(pattern: str) -> list[tuple[int, int]] | None:
+    """``\\d{n}``, ``\\d{a,b}`` or alternatives of them → [(min, max), …]; None for any other pattern."""
+    out = []
+    for part in pattern.split("|"):
+        m = _DIGIT_RUN.fullmatch(part)
+        if m is None:
+            return None
+        lo = int(m.group(1))
+        out.append((lo, int(m.group(2)) if m.group(2) else lo))
+    return out
+
+
 def matches(s: pd.Series, pattern: str) -> np.ndarray:
-    """Non-blank cells that fully match ``pattern`` (blank cells: False)."""
-    return s.str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool) & (s.to_numpy(dtype=object) != "")
+    """Non-blank cells that fully match ``pattern`` (blank cells: False).
+
+    Runs of digits (``\\d{20}``, ``\\d{8,30}`` …) are checked column-wise: length and
+    ``isdecimal`` (the characters ``\\d`` matches: Unicode category Nd), no regex per cell.
+    """
+    lengths = _digit_lengths(pattern)
+    values = s.to_numpy(dtype=object)
+    if lengths is None or pd.api.types.infer_dtype(values, skipna=False) not in ("string", "empty"):
+        return s.str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool) & (values != "")
+    a = values.astype(_STR)
+    n = np.strings.str_len(a)
+    sized = np.zeros(len(a), dtype=bool)
+    for lo, hi in lengths:
+        sized |= (n >= lo) & (n <= hi)
+    return sized & np.strings.isdecimal(a) & (n > 0)
 
 
 REGION_RE = r"\d{6}"

@@ -305,6 +305,16 @@ def _row_hashes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return tuple(pd.util.hash_pandas_object(frame, index=False, hash_key=k).to_numpy() for k in _HASH_KEYS)
 
 
+def _duplicated(df: pd.DataFrame, cols: list[str], hashes: pd.DataFrame, keep) -> np.ndarray:
+    """``df.duplicated(subset=cols, keep=keep)``, compared on values only among the rows whose
+    hashes of ``cols`` repeat (equal values hash alike, so no other row can be a duplicate)."""
+    out = np.zeros(len(df), dtype=bool)
+    candidates = hashes.duplicated(keep=False).to_numpy()
+    if candidates.any():
+        out[candidates] = df[candidates].duplicated(subset=cols, keep=keep).to_numpy()
+    return out
+
+
 class _DuplicateKeys:
     """In-file duplicates over the whole file, whichever chunks the rows are in.
 
@@ -340,7 +350,7 @@ class _DuplicateKeys:
         c1, c2 = _row_hashes(df[self.cols])
         here = pd.DataFrame({"k1": k1, "k2": k2, "c1": c1, "c2": c2, "row": df.index.to_numpy(dtype=np.int64)})
         prior = self._prior()
-        exact = df.duplicated(subset=self.cols, keep="first").to_numpy().copy()
+        exact = _duplicated(df, self.cols, here[["c1", "c2"]], keep="first")
         if len(prior):
             seen = here.merge(prior[["k1", "k2", "c1", "c2"]].drop_duplicates(), how="left", indicator=True)
             exact |= (seen["_merge"] == "both").to_numpy()
@@ -352,7 +362,9 @@ class _DuplicateKeys:
         present = np.ones(len(df), dtype=bool)
         for c in self.key:
             s = df[c]
-            present &= s.notna().to_numpy() & ((s != "").to_numpy() | (not self.spec.column(c).required))
+            # An Int64 key cell that was blank or invalid is NA: ``!= ""`` is NA there, not False.
+            filled = (s != "").to_numpy(dtype=bool, na_value=False)
+            present &= s.notna().to_numpy() & (filled | (not self.spec.column(c).required))
         self._seen.append(here[present].reset_index(drop=True))
         column = next((c for c in reversed(self.key) if self.spec.column(c).required), self.key[0])
         if self.known is not None:
@@ -362,7 +374,7 @@ class _DuplicateKeys:
                 detail = np.array([self.known.get(r, "") for r in rows], dtype=object)
                 batch.flag(df, dup, column, reasons.DUPLICATE_KEY, detail=detail)
             return
-        dup = df.duplicated(subset=self.key, keep=False).to_numpy() & present
+        dup = _duplicated(df, self.key, here[["k1", "k2"]], keep=False) & present
         detail = pd.Series("", index=df.index, dtype=object)
         if dup.any():
             groups = df[dup].groupby(self.key, sort=False, dropna=False).groups
