@@ -50,7 +50,15 @@ _FOLD.update(
 FULLWIDTH_TABLE = str.maketrans(_FOLD)
 _STRIP_AROUND_SEP = re.compile(r"\s*\x00\s*")
 _THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"
+# Control characters no cell may hold: PostgreSQL text refuses NUL (COPY fails mid-import)
+# and XLSX (openpyxl) the other C0 controls but tab, LF and CR, which free text may keep;
+# identifiers, numbers, dates … take none (not DEL either).
+_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CONTROL_IN_VALUE = re.compile("[\x00-\x1f\x7f]")
 _ZONE = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+
+
+BAD_CHARACTER = reasons.BAD_CHARACTER
 
 
 class ErrorLog:
@@ -172,11 +180,13 @@ def _split_sign(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _ascii_digits(a: np.ndarray) -> np.ndarray:
-    """Non-empty and every character 0-9 (``isdigit`` alone also takes ² and ٣)."""
+    """Non-empty and every character 0-9 (``isdigit`` alone also takes ² and ٣, and ignores
+    trailing NULs: StringDType treats them as padding, so ``"1\x00"`` passes it)."""
     digits = np.strings.isdigit(a)
     if digits.any():
         cells = a[digits].astype(object)
-        if not "".join(cells).isascii():
+        joined = "".join(cells)
+        if not joined.isascii() or "\x00" in joined:
             digits[np.flatnonzero(digits)] = pd.Series(cells, dtype=object).str.fullmatch("[0-9]+").to_numpy(dtype=bool)
     return digits
 
@@ -469,9 +479,39 @@ def _lengths(s: pd.Series) -> np.ndarray:
     return np.fromiter(map(len, values), dtype=np.int64, count=len(values))
 
 
+# The reason a cell with a control character is refused with: a number that is no number,
+# a date that is no date …; identifiers and free text say which characters are refused.
+_CONTROL_REASON = {
+    "int": reasons.BAD_INTEGER,
+    "amount": reasons.BAD_DECIMAL,
+    "price": reasons.BAD_DECIMAL,
+    "rate": reasons.BAD_DECIMAL,
+    "date": reasons.BAD_DATE,
+    "period": reasons.BAD_PERIOD,
+    "timestamp": reasons.BAD_TIMESTAMP,
+    "enum": reasons.BAD_ENUM,
+}
+
+
+def control_cells(s: pd.Series, *, text: bool = False) -> np.ndarray | None:
+    """Mask of the cells holding a control character (``text``: free text, which may keep tab,
+    LF and CR); None when there is none (one regex search over the joined column)."""
+    values = s.to_numpy(dtype=object)
+    pattern = _CONTROL_IN_TEXT if text else _CONTROL_IN_VALUE
+    if not len(values) or pattern.search("".join(values)) is None:
+        return None
+    return np.fromiter((pattern.search(v) is not None for v in values), dtype=bool, count=len(values))
+
+
 def _typed_column(s: pd.Series, col: Column, log: ErrorLog, text: pd.DataFrame) -> pd.Series:
     frame = text
     kind = col.kind
+    control = control_cells(s, text=kind == "text")
+    if control is not None:
+        # Refused here, blank from now on: no parser sees them (NumPy's string functions take
+        # trailing NULs for padding) and no NUL reaches a COPY or a look-up.
+        log.add_mask(frame, control, col.name, _CONTROL_REASON.get(kind, BAD_CHARACTER), text=text)
+        s = s.where(~control, "")
     if kind in ("code", "text"):
         if col.max_length:
             too_long = _lengths(s) > col.max_length

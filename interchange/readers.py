@@ -159,7 +159,8 @@ def _layout(header_row: list, spec: TableSpec) -> _Layout:
             continue
         canonical = mapping.get(header.casefold()) or mapping.get(_fold_fullwidth(header).casefold())
         if canonical is None:
-            unknown.append(header)
+            # Shown as "\x00": the warning is stored in a PostgreSQL jsonb column, which refuses NUL.
+            unknown.append(header.replace("\x00", "\\x00"))
         elif canonical in selected:
             duplicated.append(canonical)
         else:
@@ -190,7 +191,12 @@ def _body(body: pd.DataFrame, layout: _Layout, spec: TableSpec, *, first_row: in
             if filled.any():
                 stripped = np.strings.strip(cells[filled].astype(_STR))
                 todo_filled = todo[filled]
-                nonblank[todo_filled[np.strings.str_len(stripped) > 0]] = True
+                some = np.strings.str_len(stripped) > 0
+                if not some.all():
+                    # StringDType takes trailing NULs for padding (" \x00" strips to ""): ask Python.
+                    empty = np.flatnonzero(~some)
+                    some[empty] = [bool(v.strip()) for v in cells[filled][empty]]
+                nonblank[todo_filled[some]] = True
         if not nonblank.all():
             frame = frame[nonblank]
     return frame

@@ -32,6 +32,9 @@ DUPLICATE_COLUMN = Reason("duplicate_column", _("列重复 / column given twice"
 # -- a cell's shape -----------------------------------------------------------
 REQUIRED = Reason("required", _("必填项为空 / required value is blank"))
 TOO_LONG = Reason("too_long", _("内容过长 / value is too long"))
+BAD_CHARACTER = Reason(
+    "bad_character", _("含有不允许的控制字符（如 NUL） / contains a control character (such as NUL)")
+)
 BAD_INTEGER = Reason("bad_integer", _("须为整数 / must be an integer"))
 BAD_DECIMAL = Reason("bad_decimal", _("须为十进制数 / must be a decimal number"))
 TOO_MANY_DECIMALS = Reason("too_many_decimals", _("小数位数过多 / too many decimal places"))
