@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import re
 import threading
 from collections.abc import Iterable, Sequence
 
@@ -33,39 +34,43 @@ def _temp_name(stem: str) -> str:
 
 
 _SPECIAL = (",", '"', "\n", "\r")
+_SPECIAL_RE = re.compile('[,"\n\r]')
 
 
-def _csv_cells(s: pd.Series) -> np.ndarray:
-    """One column as CSV cells (StringDType): NA → empty, quoted only where needed."""
+def _csv_cells(s: pd.Series) -> list[str]:
+    """One column as CSV cells (Python ``str``): NA → empty, quoted only where needed."""
     na = s.isna().to_numpy()
     if isinstance(s.dtype, pd.Int64Dtype):
-        cells = s.fillna(0).to_numpy(dtype=np.int64).astype(str).astype(_STR)
-    else:
-        values = s.to_numpy(dtype=object)
-        if na.any():
-            values = np.where(na, "", values)
-        cells = values.astype(str).astype(_STR) if values.dtype != object else values.astype(_STR)
-        joined = "".join(cells.astype(object))
-        if any(c in joined for c in _SPECIAL):
-            quoted = np.strings.add(np.strings.add('"', np.strings.replace(cells, '"', '""')), '"')
-            special = np.zeros(len(cells), dtype=bool)
-            for c in _SPECIAL:
-                special |= np.strings.find(cells, c) >= 0
-            cells = np.where(special, quoted, cells)
+        cells = list(map(str, s.fillna(0).to_numpy(dtype=np.int64).tolist()))
+        for i in np.flatnonzero(na).tolist():
+            cells[i] = ""
+        return cells
+    values = s.to_numpy(dtype=object)
     if na.any():
-        cells = np.where(na, "", cells)
-    return cells
+        values = np.where(na, "", values)
+    if values.dtype != object:
+        values = values.astype(str).astype(object)
+    elif len(values) and pd.api.types.infer_dtype(values, skipna=False) != "string":
+        values = values.astype(_STR).astype(object)  # ints, Decimals …: their str(), as StringDType makes it
+    joined = "".join(values)
+    if any(c in joined for c in _SPECIAL):
+        special = _SPECIAL_RE.search
+        return [_quoted(v) if special(v) else v for v in values]
+    return values.tolist()
+
+
+def _quoted(cell: str) -> str:
+    return '"' + cell.replace('"', '""') + '"'
 
 
 def _csv_text(frame: pd.DataFrame) -> io.StringIO:
-    """``frame`` as headerless CSV for COPY, built column-wise in C (no per-row Python)."""
+    """``frame`` as headerless CSV for COPY: each column made into cells at once, the lines
+    joined in one pass (``str.join`` runs in C; no copy of every line per column)."""
     if frame.empty:
         return io.StringIO("")
-    line = None
-    for col in frame.columns:
-        cells = _csv_cells(frame[col])
-        line = cells if line is None else np.strings.add(np.strings.add(line, ","), cells)
-    return io.StringIO("\n".join(line.astype(object)) + "\n")
+    columns = [_csv_cells(frame[col]) for col in frame.columns]
+    lines = columns[0] if len(columns) == 1 else map(",".join, zip(*columns, strict=True))
+    return io.StringIO("\n".join(lines) + "\n")
 
 
 def stage(frame: pd.DataFrame, types: dict[str, str], *, stem: str = "keys") -> str:
