@@ -210,8 +210,8 @@ def _import_rows(handler, opened, report: ImportReport, *, lenient: bool, user, 
         report.unchanged = run.unchanged + run.duplicates
         if report.created or report.updated:
             partitions = frozenset(run.partitions)
-            if report.created + report.updated >= ANALYZE_AFTER_ROWS:
-                transaction.on_commit(lambda: _analyze(table))
+            changed = report.created + report.updated
+            transaction.on_commit(lambda: _analyze(table, changed))
             transaction.on_commit(
                 lambda: table_imported.send(sender=None, table=table, partitions=set(partitions), user=user)
             )
@@ -419,11 +419,23 @@ ANALYZE_TABLES = {
 }
 
 
-def _analyze(table: str) -> None:
+ANALYZE_AFTER_SHARE = 0.10
+
+
+def _analyze(table: str, changed: int) -> None:
+    """ANALYZE the table when the import changed ≥ 10,000 rows or ≥ 10 % of its rows as
+    the planner last counted them (never analysed: always), so a small installation's
+    first imports get statistics too. Sampling keeps it well under a second."""
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
         for db_table in ANALYZE_TABLES.get(table, ()):
+            if changed < ANALYZE_AFTER_ROWS:
+                cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [db_table])
+                row = cursor.fetchone()
+                known = row[0] if row else -1
+                if known >= 0 and changed < known * ANALYZE_AFTER_SHARE:
+                    continue
             cursor.execute(f"ANALYZE {connection.ops.quote_name(db_table)}")
 
 
