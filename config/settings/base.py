@@ -155,8 +155,11 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery: eager (inline) by default so the embedded setup needs no broker.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", "")
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+_BROKER = env("CELERY_BROKER_URL", "")
+CELERY_TASK_ALWAYS_EAGER = not _BROKER
+# Eager mode still makes a producer to learn the serializer: the in-memory transport keeps
+# it from looking for a broker on localhost (and from warning that none was named).
+CELERY_BROKER_URL = _BROKER or "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", "")
 CELERY_TASK_ACKS_LATE = True
