@@ -543,10 +543,10 @@ def _carry_over(doc: dict, path: Path) -> None:
     if not old:
         return
     for s in old.values():
-        s.setdefault("detail", {})["carried_over"] = {
-            "from_commit": earlier.get("commit"),
-            "started_at": earlier.get("started_at"),
-        }
+        # A stage carried over twice keeps the commit it was measured at.
+        s.setdefault("detail", {}).setdefault(
+            "carried_over", {"from_commit": earlier.get("commit"), "started_at": earlier.get("started_at")}
+        )
     mine = {s["stage"]: s for s in doc["stages"]}
     doc["stages"] = [mine.get(name) or old[name] for name in STAGES if name in mine or name in old]
 
