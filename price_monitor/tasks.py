@@ -29,9 +29,12 @@ RETRY = {"acks_late": True, "autoretry_for": (OperationalError,), "retry_backoff
 
 
 @shared_task(name="price_monitor.price_scan_partition", **RETRY)
-def price_scan_partition(period: str, region_prefix: str, as_of: str | None = None) -> dict:
+def price_scan_partition(period: str, region_prefix: str, as_of: str | None = None, undated: bool = True) -> dict:
     result = prices_scan_partition(
-        region_prefix=region_prefix, period=period, as_of=dt.date.fromisoformat(as_of) if as_of else None
+        region_prefix=region_prefix,
+        period=period,
+        as_of=dt.date.fromisoformat(as_of) if as_of else None,
+        undated=undated,
     )
     return {"region_prefix": result.region_prefix, "period": period, "findings": result.findings}
 
@@ -45,7 +48,8 @@ def price_scan_daily(today: str | None = None) -> dict:
     prefixes = scan_prefixes(None)
     for period in periods:
         for prefix in prefixes:
-            price_scan_partition.delay(period, prefix, day.isoformat())
+            # Only the current month judges the kinds without a month (see prices_scan_partition).
+            price_scan_partition.delay(period, prefix, day.isoformat(), period == periods[-1])
     for prefix in prefixes:
         price_index_refresh_task.delay(prefix.ljust(6, "0") if prefix else "")
     return {"periods": periods, "partitions": len(prefixes)}

@@ -91,7 +91,12 @@ def prices_scan_partition(
     user=None,
     build: bool = True,
     digest: bool = True,
+    undated: bool = True,
 ) -> PriceScanResult:
+    """``undated=False`` leaves the kinds that have no month (LISTING_ABOVE_REFERENCE, one
+    alert per product/region) alone: when two months of one partition are scanned at once
+    (the daily scan's first days rescan last month), only the latest may judge them, or
+    whichever finished last would win."""
     started = time.perf_counter()
     period_check(period)
     prefix = partition_prefix(region_prefix)
@@ -109,6 +114,8 @@ def prices_scan_partition(
     findings = price_findings(region_prefix=prefix, period=period, result=result)
     _name_order_lines(findings)
     for kind in KINDS:
+        if kind == rules.KIND_LISTING_ABOVE_REFERENCE and not undated:
+            continue
         sync = alerts_sync(
             kind=kind,
             region_prefix=prefix,

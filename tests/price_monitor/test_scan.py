@@ -175,3 +175,51 @@ def test_a_scan_reads_last_months_order_lines_without_building_their_observation
         ("2026-08", "order"),
         ("2026-09", "order"),
     ]
+
+
+def test_only_the_latest_month_of_a_daily_scan_judges_the_kinds_without_a_month(province, monkeypatch):
+    # given: a listing above the national minimum, and a daily scan on the 3rd, which rescans
+    # last month beside this one (two partitions of one province would otherwise both sync
+    # the one LISTING_ABOVE_REFERENCE alert, the last to finish winning)
+    from price_monitor import tasks
+    from price_monitor.services import scan
+
+    product = ProductFactory()
+    ReferencePriceFactory(product=product, region=province, price=Decimal("11.0000"))
+    ReferencePriceFactory(product=product, region=province, source="national_min", price=Decimal("5.0000"))
+    calls = []
+    real = scan.prices_scan_partition
+
+    def spy(**kwargs):
+        calls.append((kwargs["period"], kwargs["undated"]))
+        return real(**kwargs)
+
+    monkeypatch.setattr(tasks, "prices_scan_partition", spy)
+
+    # when: the daily scan runs on 2026-10-03
+    tasks.price_scan_daily(today="2026-10-03")
+
+    # then: September is scanned without the undated kinds, October with them
+    assert calls == [("2026-09", False), ("2026-10", True)]
+    assert Alert.objects.filter(kind="LISTING_ABOVE_REFERENCE").count() == 1
+
+
+def test_a_scan_without_undated_kinds_leaves_their_alerts_alone(province):
+    # given: an open LISTING_ABOVE_REFERENCE alert from a scan of October
+    from price_monitor.services.scan import prices_scan_partition
+
+    product = ProductFactory()
+    ReferencePriceFactory(product=product, region=province, price=Decimal("11.0000"))
+    ReferencePriceFactory(product=product, region=province, source="national_min", price=Decimal("5.0000"))
+    prices_scan_partition(region_prefix="37", period="2026-10", as_of=dt.date(2026, 10, 3))
+    alert = Alert.objects.get(kind="LISTING_ABOVE_REFERENCE")
+    events = AlertEvent.objects.filter(alert=alert).count()
+
+    # when: September is rescanned without them, after the listing came down
+    ReferencePriceFactory(product=product, region=province, price=Decimal("5.0000"), effective_from=dt.date(2026, 9, 1))
+    result = prices_scan_partition(region_prefix="37", period="2026-09", as_of=dt.date(2026, 10, 3), undated=False)
+
+    # then: the alert and its history are untouched
+    alert.refresh_from_db()
+    assert alert.status == "open" and AlertEvent.objects.filter(alert=alert).count() == events
+    assert "LISTING_ABOVE_REFERENCE" not in result.synced
