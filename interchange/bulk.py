@@ -166,19 +166,23 @@ def copy_insert(
     table = model._meta.db_table
     col_list = ", ".join(cols)
     with connection.cursor() as cur:
-        if staged is None:
-            name = _temp_name("stg")
-            force = [c for c in text_columns if c in cols]
-            force_sql = f", FORCE_NOT_NULL ({', '.join(force)})" if force else ""
-            cur.execute(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {col_list} FROM {table} WITH NO DATA")
-            cur.copy_expert(f"COPY {name} ({col_list}) FROM STDIN WITH (FORMAT csv{force_sql})", _csv_text(frame))
-        else:
-            name = staged
+        name = staged or _copy_to_temp(cur, frame, table, cols, text_columns, "stg")
         order = f" ORDER BY {', '.join(order_by)}" if order_by else ""
         cur.execute(f"INSERT INTO {table} ({col_list}) SELECT {col_list} FROM {name}{order} ON CONFLICT DO NOTHING")
         inserted = cur.rowcount
         cur.execute(f"DROP TABLE {name}")
     return inserted
+
+
+def _copy_to_temp(cur, frame: pd.DataFrame, table: str, cols: list[str], text_columns: Iterable[str], kind: str) -> str:
+    """COPY ``frame`` into a new TEMP table shaped like ``table``'s ``cols``; its name."""
+    name = _temp_name(kind)
+    col_list = ", ".join(cols)
+    force = [c for c in text_columns if c in cols]
+    force_sql = f", FORCE_NOT_NULL ({', '.join(force)})" if force else ""
+    cur.execute(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {col_list} FROM {table} WITH NO DATA")
+    cur.copy_expert(f"COPY {name} ({col_list}) FROM STDIN WITH (FORMAT csv{force_sql})", _csv_text(frame))
+    return name
 
 
 def copy_update(
@@ -197,18 +201,10 @@ def copy_update(
         return 0
     cols = list(columns) if staged is not None else list(frame.columns)
     table = model._meta.db_table
-    col_list = ", ".join(cols)
     sets = ", ".join(f"{c} = s.{c}" for c in cols if c != key)
     extra = f" AND {where}" if where else ""
     with connection.cursor() as cur:
-        if staged is None:
-            name = _temp_name("upd")
-            force = [c for c in text_columns if c in cols]
-            force_sql = f", FORCE_NOT_NULL ({', '.join(force)})" if force else ""
-            cur.execute(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {col_list} FROM {table} WITH NO DATA")
-            cur.copy_expert(f"COPY {name} ({col_list}) FROM STDIN WITH (FORMAT csv{force_sql})", _csv_text(frame))
-        else:
-            name = staged
+        name = staged or _copy_to_temp(cur, frame, table, cols, text_columns, "upd")
         cur.execute(f"UPDATE {table} t SET {sets} FROM {name} s WHERE t.{key} = s.{key}{extra}")
         updated = cur.rowcount
         cur.execute(f"DROP TABLE {name}")

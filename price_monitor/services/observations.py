@@ -206,13 +206,7 @@ def observations_stale(*, region_prefix: str, period: str, groups: tuple[str, ..
     other observation: then ``observations_build`` finds nothing stale to delete and its
     upsert nothing to insert or rewrite. A group with nothing observed yet is stale
     without the comparison as soon as it has a source row (the first build)."""
-    period_check(period)
-    unknown = set(groups) - set(GROUPS)
-    if unknown:
-        raise ValueError(f"unknown observation groups: {sorted(unknown)}")
-    prefix = partition_prefix(region_prefix)
-    start, end = period_bounds(period)
-    like = f"{prefix}%"
+    start, end, like = _partition(region_prefix, period, groups)
     stale = []
     with connection.cursor() as cur:
         for g in GROUPS:
@@ -231,6 +225,16 @@ def observations_stale(*, region_prefix: str, period: str, groups: tuple[str, ..
             if not observed == rows == equal:
                 stale.append(g)
     return tuple(stale)
+
+
+def _partition(region_prefix: str, period: str, groups) -> tuple:
+    """(first day, day after, region LIKE pattern) of a partition; refuses a bad period or group."""
+    period_check(period)
+    unknown = set(groups) - set(GROUPS)
+    if unknown:
+        raise ValueError(f"unknown observation groups: {sorted(unknown)}")
+    start, end = period_bounds(period)
+    return start, end, f"{partition_prefix(region_prefix)}%"
 
 
 @dataclass(frozen=True)
@@ -260,13 +264,7 @@ def observations_build(*, region_prefix: str, period: str, groups: tuple[str, ..
     hospitals whose region lies under ``region_prefix`` dated in ``period``, and reference
     prices of regions under it effective from a day of ``period`` (``groups`` limits the
     sources). Idempotent: a second run writes nothing."""
-    period_check(period)
-    unknown = set(groups) - set(GROUPS)
-    if unknown:
-        raise ValueError(f"unknown observation groups: {sorted(unknown)}")
-    prefix = partition_prefix(region_prefix)
-    start, end = period_bounds(period)
-    like = f"{prefix}%"
+    start, end, like = _partition(region_prefix, period, groups)
     counts = dict.fromkeys(GROUPS, 0)
     deleted = 0
     with connection.cursor() as cur:
@@ -280,7 +278,12 @@ def observations_build(*, region_prefix: str, period: str, groups: tuple[str, ..
             deleted += max(cur.rowcount, 0)
             counts[g] = _write_group(cur, g, period=period, start=start, end=end, like=like)
     return ObservationBuild(
-        prefix, period, deleted, counts[GROUP_ORDERS], counts[GROUP_INVOICES], counts[GROUP_REFERENCES]
+        partition_prefix(region_prefix),
+        period,
+        deleted,
+        counts[GROUP_ORDERS],
+        counts[GROUP_INVOICES],
+        counts[GROUP_REFERENCES],
     )
 
 
