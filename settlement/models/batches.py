@@ -92,6 +92,10 @@ class SettlementBatch(models.Model):
     deducted_amount = amount_field(_("基金抵扣 / deducted"), default=0)
     prepayment_amount = amount_field(_("预付金抵扣 / from prepayment"), default=0)
     collection_amount = amount_field(_("托收 / collection"), default=0)
+    # What creation split the lines' funding against: hospital → [fund allocation, prepayment]
+    # available then, in fen. Approval splits again only when other amounts are available by
+    # then (settlement.services.funding.batch_fund).
+    funding_basis = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("结算批次 / settlement batch")
@@ -158,8 +162,11 @@ class BatchLine(models.Model):
     """One invoice line of a batch. Blue lines are positive; a red line (reversal) is a
     negative line, netted against the same distributor's payment.
 
-    ``amount`` is the invoice line's own amount; the three funding parts are null until
-    approval and then add up to it exactly. ``paid_at`` is set when the distributor's
+    ``amount`` is the invoice line's own amount; the three funding parts add up to it
+    exactly. Creation splits it against what is available then (the batch's
+    ``funding_basis``); approval keeps that split, or splits again if other amounts are
+    available by then. Lines written before creation planned the split have nulls until
+    approval. ``paid_at`` is set when the distributor's
     instruction is confirmed paid. ``hospital``/``distributor`` are copied from the
     invoice line so funding and payment work set-based on this table alone.
     """
@@ -167,11 +174,23 @@ class BatchLine(models.Model):
     # No single-column FK indexes for batch, hospital, distributor: the composite indexes
     # below lead with them (a batch's whole line set is written at creation and again at
     # approval, and each index costs on every row; the varchar FKs even had two each).
-    batch = models.ForeignKey(SettlementBatch, on_delete=models.PROTECT, related_name="lines", db_index=False)
+    # Batch and invoice line are checked set-based on PostgreSQL instead of by a foreign-key
+    # constraint (settlement.models.ledger, trigger batchline_parents): the constraint's two
+    # probes per line at COMMIT, each locking its parent row, were ≈ 55 s of a 2.76M-line
+    # province batch. The trigger checks every INSERT statement's new rows in one anti-join,
+    # refuses a change of either column, and refuses deleting an invoice line or a batch
+    # that batch lines name; Django's PROTECT still holds in the ORM.
+    batch = models.ForeignKey(
+        SettlementBatch, on_delete=models.PROTECT, related_name="lines", db_index=False, db_constraint=False
+    )
     # Look-ups by invoice line ask for the live one: the partial unique index
     # batch_line_one_live_batch serves them, and (batch, invoice_line) the rest.
     invoice_line = models.ForeignKey(
-        "settlement.InvoiceLine", on_delete=models.PROTECT, related_name="batch_lines", db_index=False
+        "settlement.InvoiceLine",
+        on_delete=models.PROTECT,
+        related_name="batch_lines",
+        db_index=False,
+        db_constraint=False,
     )
     live = models.BooleanField(default=True)  # False once the batch is rejected or cancelled
     # Copied from the invoice line by batch_create's INSERT … SELECT: the invoice line's own

@@ -233,6 +233,50 @@ CREATE TRIGGER batchline_guard_update BEFORE UPDATE ON settlement_batchline
           AND NEW.prepayment_amount = OLD.prepayment_amount AND NEW.collection_amount = OLD.collection_amount))
      AND (OLD.paid_at IS NULL OR NEW.paid_at = OLD.paid_at)) IS NOT TRUE)
   EXECUTE FUNCTION jicai_batchline_guard();
+
+-- A batch line's batch and invoice line, checked per statement instead of per row (the
+-- columns carry no foreign-key constraint: settlement.models.batches.BatchLine). One
+-- anti-join over the rows an INSERT added; neither column ever changes; a batch or an
+-- invoice line that batch lines name cannot be deleted.
+CREATE OR REPLACE FUNCTION jicai_batchline_parents() RETURNS trigger AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM jicai_new_lines n
+             WHERE NOT EXISTS (SELECT 1 FROM settlement_invoiceline i WHERE i.id = n.invoice_line_id)
+                OR NOT EXISTS (SELECT 1 FROM settlement_settlementbatch b WHERE b.id = n.batch_id)) THEN
+    RAISE EXCEPTION 'a batch line names an invoice line or a batch that does not exist'
+      USING ERRCODE = '23503';
+  END IF;
+  RETURN NULL;
+END; $$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS batchline_parents ON settlement_batchline;
+CREATE TRIGGER batchline_parents AFTER INSERT ON settlement_batchline
+  REFERENCING NEW TABLE AS jicai_new_lines FOR EACH STATEMENT EXECUTE FUNCTION jicai_batchline_parents();
+
+CREATE OR REPLACE FUNCTION jicai_batchline_parents_fixed() RETURNS trigger AS $$
+BEGIN
+  RAISE EXCEPTION 'a batch line keeps its batch and invoice line (batch line %)', OLD.id USING ERRCODE = '23514';
+END; $$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS batchline_parents_fixed ON settlement_batchline;
+CREATE TRIGGER batchline_parents_fixed BEFORE UPDATE ON settlement_batchline
+  FOR EACH ROW WHEN (NEW.invoice_line_id <> OLD.invoice_line_id OR NEW.batch_id <> OLD.batch_id)
+  EXECUTE FUNCTION jicai_batchline_parents_fixed();
+
+CREATE OR REPLACE FUNCTION jicai_batchline_parent_kept() RETURNS trigger AS $$
+BEGIN
+  IF (TG_TABLE_NAME = 'settlement_invoiceline'
+      AND EXISTS (SELECT 1 FROM jicai_old_rows o JOIN settlement_batchline l ON l.invoice_line_id = o.id))
+     OR (TG_TABLE_NAME = 'settlement_settlementbatch'
+      AND EXISTS (SELECT 1 FROM jicai_old_rows o JOIN settlement_batchline l ON l.batch_id = o.id)) THEN
+    RAISE EXCEPTION 'batch lines still name a deleted row of %', TG_TABLE_NAME USING ERRCODE = '23503';
+  END IF;
+  RETURN NULL;
+END; $$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS invoiceline_batchline_kept ON settlement_invoiceline;
+CREATE TRIGGER invoiceline_batchline_kept AFTER DELETE ON settlement_invoiceline
+  REFERENCING OLD TABLE AS jicai_old_rows FOR EACH STATEMENT EXECUTE FUNCTION jicai_batchline_parent_kept();
+DROP TRIGGER IF EXISTS settlementbatch_batchline_kept ON settlement_settlementbatch;
+CREATE TRIGGER settlementbatch_batchline_kept AFTER DELETE ON settlement_settlementbatch
+  REFERENCING OLD TABLE AS jicai_old_rows FOR EACH STATEMENT EXECUTE FUNCTION jicai_batchline_parent_kept();
 """
 
 

@@ -8,9 +8,13 @@ those of a blue line in the same batch, and those of a blue line already in an a
 batch (issued after it was paid: netted against the same distributor in the next batch).
 A distributor whose lines would net to ≤ 0 keeps its late red lines for a later batch.
 
-Creation is two INSERT … SELECT statements, the blue lines then their red lines (ON
-CONFLICT DO NOTHING on the one-live-batch index, so concurrent creations never share a
-line, and lines live in another batch are skipped); approval is set-based (funding).
+Creation stages the lines in a temporary table (the blue lines, then their red lines,
+then netting's pruning), then writes them with one INSERT … SELECT that also computes each
+line's funding split against what is available then (settlement.services.funding) — each
+batch line is written once. ON CONFLICT DO NOTHING on the one-live-batch index keeps
+concurrent creations from sharing a line; should it skip any, the split is redone over
+what went in. Approval is set-based and rewrites the lines only when other amounts are
+available by then than at creation.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from decimal import Decimal
 
 import pandas as pd
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, Count, Exists, F, OuterRef, Q, Value
+from django.db.models import BigIntegerField, Case, Count, Exists, F, IntegerField, OuterRef, Value, When
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -45,7 +50,16 @@ from settlement.selectors.due_dates import due_date_expression
 from settlement.services import batch_rules as rules
 from settlement.services.batch_rules import SettlementError, require_reason, require_region, require_role
 from settlement.services.collections import collections_issue
-from settlement.services.funding import allocation_available_fen, batch_fund, fen_sum, split_hospital_totals
+from settlement.services.funding import (
+    allocation_available_fen,
+    batch_fund,
+    fen_of,
+    fen_sum,
+    fund_lines,
+    funding_basis,
+    insert_funded_lines,
+    split_hospital_totals,
+)
 from settlement.services.ledger import Leg, allocations_recognise, journal_post
 from settlement.services.numbering import number_next
 from settlement.services.payments import instructions_issue
@@ -101,44 +115,83 @@ def _frozen_live_line(path: str):
     return BatchLine.objects.filter(invoice_line=OuterRef(path), live=True, batch__status__in=FROZEN_BATCH_STATUSES)
 
 
-def red_lines_for_batch(batch_id: int, *, prefix: str, cutoff: dt.date):
-    """The red lines batch_create adds once its blue lines are in: those reversing a line
-    of this batch (whatever their hospital's region, as before), and those of the region
-    reversing a line of an approved batch — issued on or before the cut-off. Driven by the
-    few red lines (index on ``reverses``), each probing the batch-line indexes; lines in a
-    live batch are skipped by the INSERT's ON CONFLICT (a line live in this draft is live
-    in no approved batch, so the two parts never overlap)."""
-    own = BatchLine.objects.filter(batch_id=batch_id, invoice_line_id=OuterRef("reverses_id"))
-    return InvoiceLine.objects.filter(kind=InvoiceKind.RED, reverses__isnull=False, issued_at__lte=cutoff).filter(
-        Q(Exists(own))
-        | Q(
-            Exists(_frozen_live_line("reverses_id")),
-            hospital_id__in=Hospital.objects.filter(region__code__startswith=prefix).values("code"),
+_STAGE = "tmp_batch_candidates"
+_STAGE_COLUMNS = (
+    "id",  # the invoice line
+    "hospital_id",
+    "distributor_id",
+    "amount",
+    "amt",  # amount in fen
+    "pos",  # amt when positive, else 0
+    "due_date",
+    "invoice_no",
+    "invoice_code",
+    "line_no",
+    "part",  # 0 blue, 1 red line of a blue line staged here, 2 red line of a line already approved
+)
+BLUE, OWN_RED, LATE_RED = 0, 1, 2
+
+
+def _stage_create(cursor) -> None:
+    if connection.vendor == "postgresql":
+        cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+        cursor.execute(
+            f"CREATE TEMP TABLE {_STAGE} (id bigint, hospital_id text, distributor_id text, amount numeric(16, 2), "
+            "amt bigint, pos bigint, due_date date, invoice_no text, invoice_code text, line_no integer, "
+            "part smallint) ON COMMIT DROP"
         )
-    )
+    else:
+        cursor.execute(f"DROP TABLE IF EXISTS temp.{_STAGE}")
+        cursor.execute(
+            f"CREATE TEMP TABLE {_STAGE} (id integer, hospital_id text, distributor_id text, amount numeric, "
+            "amt integer, pos integer, due_date date, invoice_no text, invoice_code text, line_no integer, "
+            "part integer)"
+        )
 
 
-def _insert_lines(qs, *, batch_id: int, accepted_path: str) -> int:
-    """INSERT … SELECT the lines of ``qs`` into the batch; rows already live elsewhere
-    are skipped by the partial unique index (ON CONFLICT DO NOTHING)."""
+def _stage_drop(cursor) -> None:
+    cursor.execute(f"DROP TABLE {_STAGE}" if connection.vendor == "postgresql" else f"DROP TABLE temp.{_STAGE}")
+
+
+def _stage_lines(cursor, qs, *, part: int, accepted_path: str) -> int:
+    """INSERT … SELECT the lines of ``qs`` into the staging table."""
+    fen = fen_of("amount")
     q = qs.annotate(
-        c_batch=Value(batch_id, output_field=BigIntegerField()),
-        c_line=F("pk"),
-        c_live=Value(True),
+        c_id=F("pk"),
         c_hospital=F("hospital_id"),
         c_distributor=F("distributor_id"),
         c_amount=F("amount"),
+        c_amt=fen,
+        c_pos=Case(When(amount__gt=0, then=fen), default=Value(0), output_field=BigIntegerField()),
         c_due=due_date_expression(accepted_path, "hospital__region__code"),
-    ).values_list("c_batch", "c_line", "c_live", "c_hospital", "c_distributor", "c_amount", "c_due")
+        c_no=F("invoice_no"),
+        c_code=F("invoice_code"),
+        c_line_no=F("line_no"),
+        c_part=Value(part, output_field=IntegerField()),
+    ).values_list(
+        "c_id",
+        "c_hospital",
+        "c_distributor",
+        "c_amount",
+        "c_amt",
+        "c_pos",
+        "c_due",
+        "c_no",
+        "c_code",
+        "c_line_no",
+        "c_part",
+    )
     sql, params = q.query.sql_with_params()
-    table = BatchLine._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (batch_id, invoice_line_id, live, hospital_id, distributor_id, amount, due_date) "
-            f"{sql} ON CONFLICT DO NOTHING",
-            params,
-        )
-        return cursor.rowcount
+    cursor.execute(f"INSERT INTO {_STAGE} ({', '.join(_STAGE_COLUMNS)}) {sql}", params)
+    return cursor.rowcount
+
+
+def _stage_prune(cursor) -> None:
+    """A distributor whose lines would net to ≤ 0 keeps its late red lines for a later
+    batch; a distributor still ≤ 0 without them has nothing in this batch."""
+    netting = f"SELECT distributor_id FROM {_STAGE} GROUP BY distributor_id HAVING SUM(amt) <= 0"
+    cursor.execute(f"DELETE FROM {_STAGE} WHERE part = %s AND distributor_id IN ({netting})", [LATE_RED])
+    cursor.execute(f"DELETE FROM {_STAGE} WHERE distributor_id IN ({netting})")
 
 
 # --- preview ------------------------------------------------------------------------------
@@ -314,38 +367,57 @@ def batch_create(*, region_code: str, cutoff: dt.date, user, reason: str = "") -
         # statement (6.6 s against 1.7 s at M). A few thousand rows: milliseconds.
         with connection.cursor() as cur:
             cur.execute("ANALYZE settlement_statement")
-    blue = settleable_blue_lines(prefix=prefix, cutoff=cutoff, unbatched=False)
-    _insert_lines(blue, batch_id=batch.pk, accepted_path="delivery_line__accepted_date")
-    if connection.vendor == "postgresql":
-        # A province batch adds hundreds of thousands of rows at once: without fresh
-        # statistics the red-line probes below, the totals and approval's funding split
-        # plan for a few rows (nested loops over whole tables, sorts on disk). ANALYZE
-        # samples, so it costs well under a second; the few red lines do not change them.
-        with connection.cursor() as cur:
-            cur.execute("ANALYZE settlement_batchline")
-    reds = red_lines_for_batch(batch.pk, prefix=prefix, cutoff=cutoff)
-    _insert_lines(reds, batch_id=batch.pk, accepted_path="reverses__delivery_line__accepted_date")
-    _prune_lines(batch)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The funding split sorts a province's lines per hospital: in memory, not on disk.
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+        staged = _stage(cursor, prefix=prefix, cutoff=cutoff)
+        cursor.execute(f"SELECT DISTINCT hospital_id FROM {_STAGE}")
+        hospitals = sorted(h for (h,) in cursor.fetchall())
+        # The split of every line (allocation → prepayment → collection) against what is
+        # available now, written with the lines; approval keeps it while the same is
+        # available then (funding.batch_fund).
+        available = allocation_available_fen(period=batch.period, hospitals_qs=hospitals, lock=False)
+        prepaid = prepayments_available_fen(hospitals_qs=hospitals, as_of=cutoff, lock=False)
+        source = f"SELECT {', '.join(c for c in _STAGE_COLUMNS if c != 'part')} FROM {_STAGE}"  # noqa: S608 — fixed names
+        written = insert_funded_lines(batch.pk, source, [], available, prepaid)
+        _stage_drop(cursor)
+    if written != staged:
+        # A concurrent batch took some of the lines (ON CONFLICT skipped them): split what went in.
+        fund_lines(batch.pk, available, prepaid)
+    batch.funding_basis = funding_basis(hospitals, available, prepaid)
     totals = BatchLine.objects.filter(batch=batch).aggregate(n=Count("pk"), fen=Coalesce(fen_sum("amount"), 0))
     if not totals["n"]:
         raise SettlementError(rules.NO_LINES, rules.MSG_NO_LINES)
     batch.line_count, batch.amount = totals["n"], from_fen(totals["fen"])
-    batch.save(update_fields=["line_count", "amount"])
+    batch.save(update_fields=["line_count", "amount", "funding_basis"])
     _event(batch, user, "create", "", reason)
     return batch
 
 
-def _prune_lines(batch: SettlementBatch) -> None:
-    own_blue = BatchLine.objects.filter(batch=batch).values("invoice_line_id")
-    for late_only in (True, False):
-        nets = BatchLine.objects.filter(batch=batch).values("distributor_id").annotate(fen=fen_sum("amount"))
-        bad = [row["distributor_id"] for row in nets if row["fen"] <= 0]
-        if not bad:
-            return
-        doomed = BatchLine.objects.filter(batch=batch, distributor_id__in=bad)
-        if late_only:
-            doomed = doomed.filter(amount__lt=0).exclude(invoice_line__reverses_id__in=own_blue)
-        doomed.delete()
+def _stage(cursor, *, prefix: str, cutoff: dt.date) -> int:
+    """Stage the batch's lines in a temporary table: the settleable blue lines, the red lines
+    of those, the region's red lines of lines already approved (all unbatched), less what
+    netting prunes. Returns the number of lines staged."""
+    _stage_create(cursor)
+    _stage_lines(cursor, settleable_blue_lines(prefix=prefix, cutoff=cutoff), part=BLUE, accepted_path=_BLUE_ACCEPTED)
+    if connection.vendor == "postgresql":
+        cursor.execute(f"ANALYZE {_STAGE}")  # a province of lines, planned as such below
+    reds = InvoiceLine.objects.filter(_unbatched(), kind=InvoiceKind.RED, reverses__isnull=False, issued_at__lte=cutoff)
+    staged_blue = RawSQL(f"SELECT id FROM {_STAGE} WHERE part = %s", [BLUE])  # noqa: S611 — fixed names
+    _stage_lines(cursor, reds.filter(reverses_id__in=staged_blue), part=OWN_RED, accepted_path=_RED_ACCEPTED)
+    late = reds.filter(
+        Exists(_frozen_live_line("reverses_id")),
+        hospital_id__in=Hospital.objects.filter(region__code__startswith=prefix).values("code"),
+    )
+    _stage_lines(cursor, late, part=LATE_RED, accepted_path=_RED_ACCEPTED)
+    _stage_prune(cursor)
+    cursor.execute(f"SELECT COUNT(*) FROM {_STAGE}")
+    return int(cursor.fetchone()[0])
+
+
+_BLUE_ACCEPTED = "delivery_line__accepted_date"
+_RED_ACCEPTED = "reverses__delivery_line__accepted_date"
 
 
 @transaction.atomic

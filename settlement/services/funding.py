@@ -144,8 +144,10 @@ _AVAILABLE = "tmp_batch_available"
 # positive amounts in funding order (ROWS frame: each line's own prefix), and the red
 # lines' give-back over the whole hospital. Text keys sort by code point, as in Python
 # (COLLATE "C" on PostgreSQL; SQLite compares bytes, which is the same for UTF-8).
+# ``{source}`` yields id, hospital_id, due_date, invoice_no, invoice_code, line_no, amt
+# (fen) and pos (amt when positive, else 0), plus the pass-through columns ``{keep_*}``.
 _SPLIT_SQL = """
-SELECT x.id,
+SELECT x.id{keep_x},
        CASE WHEN x.amt < 0 THEN x.amt ELSE {least}(x.cum, x.alloc) - {least}(x.cum - x.pos, x.alloc) END AS d,
        CASE WHEN x.amt < 0 THEN 0
             ELSE {least}(x.cum, x.cap) - {least}(x.cum - x.pos, x.cap)
@@ -153,25 +155,30 @@ SELECT x.id,
        CASE WHEN x.amt < 0 THEN 0
             ELSE x.pos - ({least}(x.cum, x.cap) - {least}(x.cum - x.pos, x.cap)) END AS c
 FROM (
-  SELECT w.id, w.amt, w.pos, w.cum,
+  SELECT w.id{keep_w}, w.amt, w.pos, w.cum,
          COALESCE(t.a, 0) + w.give_back AS alloc,
          COALESCE(t.a, 0) + w.give_back + COALESCE(t.p, 0) AS cap
   FROM (
-    SELECT l.id, l.hospital_id, l.amt, l.pos,
+    SELECT l.id{keep_l}, l.hospital_id, l.amt, l.pos,
            SUM(l.pos) OVER (PARTITION BY l.hospital_id
                             ORDER BY l.due_date, l.invoice_no{collate}, l.invoice_code{collate}, l.line_no, l.id
                             ROWS UNBOUNDED PRECEDING) AS cum,
            SUM(l.pos - l.amt) OVER (PARTITION BY l.hospital_id) AS give_back
-    FROM (
-      SELECT b.id, b.hospital_id, b.due_date, i.invoice_no, i.invoice_code, i.line_no, b.amt,
+    FROM ({source}) AS l
+  ) AS w
+  LEFT JOIN {available} AS t ON t.hospital_id = w.hospital_id
+) AS x
+"""
+
+# A batch's own lines (one parameter: the batch id), ordered within equal keys by the
+# invoice line (the natural key never ties; the same order as at creation).
+_BATCH_LINES_SOURCE = """
+      SELECT b.invoice_line_id AS id, b.id AS line_id, b.hospital_id, b.due_date,
+             i.invoice_no, i.invoice_code, i.line_no, b.amt,
              CASE WHEN b.amt > 0 THEN b.amt ELSE 0 END AS pos
       FROM (SELECT id, hospital_id, due_date, invoice_line_id, CAST(ROUND(amount * 100) AS {bigint}) AS amt
             FROM settlement_batchline WHERE batch_id = %s) AS b
       JOIN settlement_invoiceline AS i ON i.id = b.invoice_line_id
-    ) AS l
-  ) AS w
-  LEFT JOIN {available} AS t ON t.hospital_id = w.hospital_id
-) AS x
 """
 
 
@@ -202,36 +209,72 @@ def _drop_available(cursor) -> None:
     cursor.execute(f"DROP TABLE {_AVAILABLE}" if connection.vendor == "postgresql" else f"DROP TABLE temp.{_AVAILABLE}")
 
 
-def split_sql() -> str:
-    """The split query for the running vendor (one parameter: the batch id)."""
+def bigint_type() -> str:
+    return "bigint" if connection.vendor == "postgresql" else "INTEGER"
+
+
+def split_sql(source: str | None = None, keep: tuple[str, ...] = ()) -> str:
+    """The split query for the running vendor over ``source`` (default: the lines of one
+    batch, one parameter: its id), passing the columns ``keep`` of the source through."""
+    if source is None:
+        source, keep = _BATCH_LINES_SOURCE.format(bigint=bigint_type()), ("line_id", *keep)
+    pg = connection.vendor == "postgresql"
+    return _SPLIT_SQL.format(
+        least="LEAST" if pg else "MIN",
+        collate=' COLLATE "C"' if pg else "",
+        available=_AVAILABLE,
+        source=source,
+        keep_x="".join(f", x.{c}" for c in keep),
+        keep_w="".join(f", w.{c}" for c in keep),
+        keep_l="".join(f", l.{c}" for c in keep if c != "hospital_id"),  # the l level has it already
+    )
+
+
+def parts_sql(alias: str = "s") -> tuple[str, str, str]:
+    """SQL for the three parts of the split row ``alias`` as exact decimals (yuan)."""
     if connection.vendor == "postgresql":
-        return _SPLIT_SQL.format(least="LEAST", collate=' COLLATE "C"', bigint="bigint", available=_AVAILABLE)
-    return _SPLIT_SQL.format(least="MIN", collate="", bigint="INTEGER", available=_AVAILABLE)
+        return tuple(f"{alias}.{c}::numeric / 100" for c in "dpc")
+    # SQLite keeps decimals as text-affine NUMERIC: write the exact decimal text.
+    return tuple(f"printf('%%.2f', {alias}.{c} / 100.0)" for c in "dpc")
 
 
 def fund_lines(batch_id: int, available_fen: Mapping[str, int], prepayment_fen: Mapping[str, int]) -> int:
     """Write every line's three parts with one set-based UPDATE computed in the database
     (no line leaves it). Returns the number of lines written."""
+    d, p, c = parts_sql()
     with connection.cursor() as cursor:
         _fill_available(cursor, available_fen, prepayment_fen)
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"""UPDATE settlement_batchline AS b
-                    SET deducted_amount = s.d::numeric / 100, prepayment_amount = s.p::numeric / 100,
-                        collection_amount = s.c::numeric / 100
-                    FROM ({split_sql()}) AS s WHERE b.id = s.id AND b.batch_id = %s""",
-                [batch_id, batch_id],
-            )
-        else:
-            # SQLite keeps decimals as text-affine NUMERIC: write the exact decimal text.
-            cursor.execute(
-                f"""UPDATE settlement_batchline
-                    SET deducted_amount = printf('%%.2f', s.d / 100.0), prepayment_amount = printf('%%.2f', s.p / 100.0),
-                        collection_amount = printf('%%.2f', s.c / 100.0)
-                    FROM ({split_sql()}) AS s
-                    WHERE settlement_batchline.id = s.id AND settlement_batchline.batch_id = %s""",
-                [batch_id, batch_id],
-            )
+        table = "b" if connection.vendor == "postgresql" else "settlement_batchline"
+        alias = " AS b" if connection.vendor == "postgresql" else ""
+        cursor.execute(
+            f"""UPDATE settlement_batchline{alias}
+                SET deducted_amount = {d}, prepayment_amount = {p}, collection_amount = {c}
+                FROM ({split_sql()}) AS s WHERE {table}.id = s.line_id AND {table}.batch_id = %s""",
+            [batch_id, batch_id],
+        )
+        written = cursor.rowcount
+        _drop_available(cursor)
+    return written
+
+
+def insert_funded_lines(
+    batch_id: int, source: str, params: list, available_fen: Mapping[str, int], prepayment_fen: Mapping[str, int]
+) -> int:
+    """INSERT the lines of ``source`` into the batch with their split computed in the same
+    statement (columns as ``split_sql`` wants, plus distributor_id and amount). Lines live
+    in another batch are skipped (ON CONFLICT DO NOTHING on the one-live-batch index);
+    returns the number of lines written."""
+    d, p, c = parts_sql()
+    with connection.cursor() as cursor:
+        _fill_available(cursor, available_fen, prepayment_fen)
+        cursor.execute(
+            f"""INSERT INTO settlement_batchline (batch_id, invoice_line_id, live, hospital_id, distributor_id,
+                    amount, due_date, deducted_amount, prepayment_amount, collection_amount)
+                SELECT %s, s.id, %s, s.hospital_id, s.distributor_id, s.amount, s.due_date, {d}, {p}, {c}
+                FROM ({split_sql(source, ("hospital_id", "distributor_id", "amount", "due_date"))}) AS s
+                WHERE 1 = 1 ON CONFLICT DO NOTHING""",
+            [batch_id, True, *params],
+        )
         written = cursor.rowcount
         _drop_available(cursor)
     return written
@@ -264,17 +307,29 @@ def funding_totals(batch_id: int) -> FundingResult:
     return FundingResult(by_hospital=by_hospital, by_distributor=by_distributor)
 
 
+def funding_basis(
+    hospital_ids, available_fen: Mapping[str, int], prepayment_fen: Mapping[str, int]
+) -> dict[str, list[int]]:
+    """What a split was computed against: hospital → [allocation, prepayment] available (fen)."""
+    return {h: [int(available_fen.get(h, 0)), int(prepayment_fen.get(h, 0))] for h in sorted(hospital_ids)}
+
+
 @transaction.atomic
 def batch_fund(
     *, batch: SettlementBatch, prepayment_fen: Mapping[str, int], hospital_ids: list[str] | None = None
 ) -> FundingResult:
     """Split every line of ``batch`` (its allocations must already be locked by the caller
     through ``allocation_available_fen(lock=True)``; prepayment availability passed in).
-    The split is ``split_funding``'s rule, computed by the database (``fund_lines``).
-    ``hospital_ids``: the batch's hospitals when the caller has them (else a sub-select)."""
+    The split is ``split_funding``'s rule, computed by the database. Creation already wrote
+    it against what was available then (``batch.funding_basis``); when the same amounts
+    are available now, the lines are left as they are, otherwise they are split again
+    (``fund_lines``: one UPDATE). ``hospital_ids``: the batch's hospitals when the caller
+    has them (else a sub-select)."""
     hospitals = (
         hospital_ids if hospital_ids is not None else BatchLine.objects.filter(batch=batch).values("hospital_id")
     )
     available = allocation_available_fen(period=batch.period, hospitals_qs=hospitals, lock=True)
-    fund_lines(batch.id, available, prepayment_fen)
+    planned = batch.funding_basis or None  # None: drafted before creation planned the split
+    if planned is None or planned != funding_basis(planned, available, prepayment_fen):
+        fund_lines(batch.id, available, prepayment_fen)
     return funding_totals(batch.id)

@@ -128,3 +128,65 @@ def test_batch_lines_carry_their_invoice_lines_hospital_and_distributor():
     )
     assert len(rows) > 30
     assert all(h == ih and d == idist for h, ih, d, idist in rows)
+
+
+def _reference(batch):
+    hospitals = BatchLine.objects.filter(batch=batch).values("hospital_id")
+    available = allocation_available_fen(period=batch.period, hospitals_qs=hospitals, lock=False)
+    prepaid = prepayments_available_fen(hospitals_qs=hospitals, as_of=batch.cutoff, lock=False)
+    expected = split_funding(batch_lines_frame(batch), available, prepaid)
+    return {
+        row.id: (
+            from_fen(row.amount_fen),
+            from_fen(row.deducted_fen),
+            from_fen(row.prepayment_fen),
+            from_fen(row.collection_fen),
+        )
+        for row in expected.itertuples(index=False)
+    }
+
+
+def test_creation_writes_the_split_and_approval_keeps_it_while_the_same_is_available(monkeypatch):
+    # given a batch just created over the generated world
+    staff = _build_world(5)
+    batch = batch_create(region_code="371000", cutoff=dt.date(2026, 9, 30), user=staff[1])
+    # then its lines already carry the reference split against what is available now
+    planned = _parts(batch)
+    assert planned == _reference(batch)
+    assert batch.funding_basis and all(len(v) == 2 for v in batch.funding_basis.values())
+    # when it is approved with nothing else approved or paid out in between
+    from settlement.services import funding
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the lines were split again")
+
+    monkeypatch.setattr(funding, "fund_lines", refuse)
+    batch_submit(batch_no=batch.no, user=staff[1])
+    approved = batch_approve(batch_no=batch.no, user=staff[2])
+    # then the lines are not written again and the totals are theirs
+    assert _parts(batch) == planned
+    assert approved.collection_amount == sum(c for _, _, _, c in planned.values())
+    assert ledger_verify() == []
+
+
+def test_approval_splits_again_when_other_amounts_are_available_by_then():
+    # given two drafts over the same hospitals' allocations (one per distributor's lines)
+    staff = batch_staff()
+    hospital = HospitalFactory()
+    first_d, second_d = EnterpriseFactory(), EnterpriseFactory()
+    FundAllocationFactory(hospital=hospital, period="2026-09", amount=Decimal("150.00"))
+    settleable_line(hospital, first_d, amount="100.00", accepted="2026-09-02")
+    first = batch_create(region_code="371000", cutoff=dt.date(2026, 9, 3), user=staff[1])
+    settleable_line(hospital, second_d, amount="120.00", accepted="2026-09-05")
+    second = batch_create(region_code="371000", cutoff=dt.date(2026, 9, 30), user=staff[1])
+    # the second was split against the whole allocation: 120 deducted
+    assert [p[1] for p in _parts(second).values()] == [Decimal("120.00")]
+    # when the first is approved (it deducts 100) and then the second
+    for batch in (first, second):
+        batch_submit(batch_no=batch.no, user=staff[1])
+        batch_approve(batch_no=batch.no, user=staff[2])
+    # then the second was split again against the 50 left: 50 deducted, 70 collected
+    assert list(_parts(second).values()) == [(Decimal("120.00"), Decimal("50.00"), Decimal("0.00"), Decimal("70.00"))]
+    second.refresh_from_db()
+    assert (second.deducted_amount, second.collection_amount) == (Decimal("50.00"), Decimal("70.00"))
+    assert ledger_verify() == []

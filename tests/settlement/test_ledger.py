@@ -111,6 +111,48 @@ def test_postgres_batch_line_guard_lets_only_the_first_paid_at_through_on_an_app
     assert (line.amount, line.deducted_amount, line.live) == (Decimal("100.00"), Decimal("60.00"), True)
 
 
+@pytest.mark.postgres
+def test_postgres_batch_line_parents_are_checked_per_statement(approved):
+    # given an approved batch whose lines carry no foreign-key constraint on batch or invoice line
+    assert install_immutability_triggers(connection)
+    line = BatchLine.objects.get(batch=approved[1])
+    missing = 10**12
+    refused = [
+        # a new line naming a missing invoice line, or a missing batch
+        (
+            "INSERT INTO settlement_batchline (batch_id, invoice_line_id, live, hospital_id, distributor_id, amount, "
+            "due_date) SELECT batch_id, %s, false, hospital_id, distributor_id, amount, due_date "
+            "FROM settlement_batchline WHERE id = %s",
+            [missing, line.pk],
+        ),
+        (
+            "INSERT INTO settlement_batchline (batch_id, invoice_line_id, live, hospital_id, distributor_id, amount, "
+            "due_date) SELECT %s, invoice_line_id, false, hospital_id, distributor_id, amount, due_date "
+            "FROM settlement_batchline WHERE id = %s",
+            [missing, line.pk],
+        ),
+        # a line moved to another invoice line; the invoice line or the batch it names deleted
+        ("UPDATE settlement_batchline SET invoice_line_id = %s WHERE id = %s", [missing, line.pk]),
+        ("DELETE FROM settlement_invoiceline WHERE id = %s", [line.invoice_line_id]),
+        ("DELETE FROM settlement_settlementbatch WHERE id = %s", [line.batch_id]),
+    ]
+    for sql, params in refused:
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+    # then a line naming rows that exist goes in (the check is not a blanket refusal)
+    other = settleable_line(approved[2], EnterpriseFactory(), amount="5.00")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO settlement_batchline (batch_id, invoice_line_id, live, hospital_id, distributor_id, amount, "
+            "due_date) SELECT batch_id, %s, false, hospital_id, distributor_id, amount, due_date "
+            "FROM settlement_batchline WHERE id = %s",
+            [other.pk, line.pk],
+        )
+        assert cursor.rowcount == 1
+        transaction.set_rollback(True)
+    assert BatchLine.objects.count() == 1
+
+
 def test_verify_ledger_command_exits_1_listing_broken_invariants(approved, capsys):
     call_command("verify_ledger")
     assert "OK" in capsys.readouterr().out
