@@ -509,6 +509,10 @@ def run_stage(stage: str, ctx: Context) -> StageResult:
 # --- the run ------------------------------------------------------------------------------
 
 
+# The server settings that decide how fast bulk writes go, recorded with every run.
+SERVER_SETTINGS = ("shared_buffers", "max_wal_size", "checkpoint_timeout", "work_mem", "wal_compression")
+
+
 def machine() -> dict:
     mem_kb = 0
     try:
@@ -520,10 +524,16 @@ def machine() -> dict:
     with connection.cursor() as cur:
         cur.execute("SHOW server_version")
         pg = cur.fetchone()[0]
+        cur.execute(
+            "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s) ORDER BY name",
+            [list(SERVER_SETTINGS)],
+        )
+        settings = dict(cur.fetchall())
     return {
         "nproc": os.cpu_count(),
         "memory_gb": round(mem_kb / 1024 / 1024, 1),
         "postgresql": pg,
+        "postgresql_settings": settings,
         "python": platform.python_version(),
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
     }

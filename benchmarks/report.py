@@ -64,6 +64,14 @@ def digest_comparison(doc: dict, eager: dict | None) -> list[str]:
     return ["", "Results against eager mode (md5 of what each stage wrote, ids and clocks left out):", "", *out]
 
 
+def _server_settings(m: dict) -> str:
+    """The server settings the run had (SHOW)."""
+    settings = m.get("postgresql_settings")
+    if not settings:
+        return ""
+    return " Server: " + ", ".join(f"`{k}` {v}" for k, v in sorted(settings.items())) + "."
+
+
 def table_for(doc: dict, eager: dict | None = None) -> str:
     m = doc["machine"]
     mode = f", {doc['workers']} Celery workers" if doc.get("workers") else ""
@@ -72,7 +80,7 @@ def table_for(doc: dict, eager: dict | None = None) -> str:
         "",
         f"Machine: {m['nproc']} CPU, {m['memory_gb']} GB RAM, PostgreSQL {m['postgresql']}; load average "
         f"{m['loadavg_start'][0]} at start, {m.get('loadavg_end', ['?'])[0]} at end. "
-        f"Process RSS high-water {doc['process_maxrss_mb']:,.0f} MB.",
+        f"Process RSS high-water {doc['process_maxrss_mb']:,.0f} MB.{_server_settings(m)}",
         "",
         "| stage | status | rows | seconds | of which SQL s | rows/s | peak RSS MB | floor s | × floor | target | met |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
