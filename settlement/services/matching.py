@@ -36,6 +36,7 @@ written; their stored net quantities still count in the running sums.
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from collections.abc import Iterable
@@ -193,7 +194,33 @@ def _seed_sql(region_prefix: str | None, period: str | None, ids: list[int] | No
     return sql, inv_params + dl_params
 
 
+# Column types of the frame _load returns (the rest are text, None when NULL).
+_INT_COLUMNS = (
+    "id",
+    "line_no",
+    "delivery_line_no",
+    "delivery_line_id",
+    "qty",
+    "price_u",
+    "amount_f",
+    "reverses_id",
+    "net_qty",
+    "net_amount_f",
+    "statement_id",
+    "disputed",
+    "dl_id",
+    "accepted_qty",
+    "received",
+    "ol_price_u",
+    "frozen",
+)
+_DATE_COLUMNS = ("issued_at", "order_date")  # datetime64; accepted_date stays as the text/date it came as
+_COPY_NULL = r"\N"  # NULL in the COPY text, so an empty string stays "" (exception_codes, invoice_code)
+
+
 def _load(region_prefix: str | None, period: str | None, ids: list[int] | None) -> pd.DataFrame:
+    """The lines of the partition, locked (``FOR UPDATE OF il``), with their delivery and
+    order lines, in pk order: one row per invoice line, columns ``_COLUMNS``."""
     t = _tables()
     frozen_sql, frozen_params = _frozen_sql()
     seed_sql, seed_params = _seed_sql(region_prefix, period, ids)
@@ -223,37 +250,51 @@ def _load(region_prefix: str | None, period: str | None, ids: list[int] | None) 
         LEFT JOIN {t["h"]} oh ON oh.code = ol.hospital_id
         ORDER BY il.id{lock}
     """
+    params = [*frozen_params, *seed_params]  # in the order they appear in the text
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # For this transaction: the pk-ordered lock sort of a partition (~90k wide rows at M)
             # fits in memory instead of spilling to disk, and no JIT compile (~0.2 s) per partition.
             cursor.execute(f"SET LOCAL work_mem = '{LOAD_WORK_MEM}'")
             cursor.execute("SET LOCAL jit = off")
-        cursor.execute(sql, [*frozen_params, *seed_params])  # in the order they appear in the text
-        rows = cursor.fetchall()
-    df = pd.DataFrame.from_records(rows, columns=_COLUMNS)
-    for col in (
-        "id",
-        "line_no",
-        "delivery_line_no",
-        "delivery_line_id",
-        "qty",
-        "price_u",
-        "amount_f",
-        "reverses_id",
-        "net_qty",
-        "net_amount_f",
-        "statement_id",
-        "disputed",
-        "dl_id",
-        "accepted_qty",
-        "received",
-        "ol_price_u",
-        "frozen",
-    ):
+            return _load_copy(cursor, sql, params)
+        return _load_fetchall(cursor, sql, params)
+
+
+def _load_fetchall(cursor, sql: str, params: list) -> pd.DataFrame:
+    """Any database: ``fetchall`` and a frame built from the Python values."""
+    cursor.execute(sql, params)
+    df = pd.DataFrame.from_records(cursor.fetchall(), columns=_COLUMNS)
+    for col in _INT_COLUMNS:
         df[col] = pd.array(df[col].tolist(), dtype="Int64") if len(df) else pd.array([], dtype="Int64")
-    for col in ("issued_at", "order_date"):
+    for col in _DATE_COLUMNS:
         df[col] = pd.to_datetime(df[col])
+    return df
+
+
+def _load_copy(cursor, sql: str, params: list) -> pd.DataFrame:
+    """PostgreSQL: the same SELECT (with its FOR UPDATE: COPY runs it as it is, locks included)
+    streamed as CSV by ``COPY … TO STDOUT`` and parsed by pandas' C reader with the types given,
+    instead of ``fetchall`` of ~36 Python objects per row and a frame built from them (about half
+    the client time at M). NULL is written as ``\\N``, so an empty string stays an empty string.
+    Text columns hold None for NULL, as the fetchall path's do; ``accepted_date`` is ISO text."""
+    raw = cursor.cursor
+    buf = io.StringIO()
+    copy = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, NULL '{_COPY_NULL}')"
+    if hasattr(raw, "copy_expert"):  # psycopg2: no parameters in COPY, so bind them client-side
+        raw.copy_expert(raw.mogrify(copy, params).decode(), buf)
+    else:  # psycopg 3
+        with raw.copy(copy, params) as stream:
+            for block in stream:
+                buf.write(bytes(block).decode())
+    buf.seek(0)
+    dtypes = {col: ("Int64" if col in _INT_COLUMNS else object) for col in _COLUMNS}
+    df = pd.read_csv(buf, header=None, names=_COLUMNS, dtype=dtypes, keep_default_na=False, na_values=[_COPY_NULL])
+    for col in _COLUMNS:
+        if dtypes[col] is object:
+            df[col] = df[col].astype(object).where(df[col].notna(), None)
+    for col in _DATE_COLUMNS:
+        df[col] = pd.to_datetime(df[col], format="%Y-%m-%d")
     return df
 
 
@@ -593,10 +634,11 @@ def _summary(out: pd.DataFrame, result: MatchResult) -> None:
     blue = out[out["kind"] == "blue"]
     result.by_status = {k: int(v) for k, v in blue["new_match_status"].value_counts().sort_index().items()}
     counts: dict[str, int] = {}
-    for codes in blue["new_exception_codes"]:
+    # Per distinct code string (a handful), not per line.
+    for codes, n in blue["new_exception_codes"].value_counts().items():
         if codes:
             for code in codes.split(CODE_SEPARATOR):
-                counts[code] = counts.get(code, 0) + 1
+                counts[code] = counts.get(code, 0) + int(n)
     result.by_code = dict(sorted(counts.items()))
 
 
@@ -611,7 +653,9 @@ def _gatherable(out: pd.DataFrame, prefix: str | None) -> np.ndarray:
         & ~(out["frozen"] == 1).fillna(False).to_numpy()
     )
     if prefix:
-        take &= out["inv_region"].fillna("").astype(str).str.startswith(prefix).to_numpy()
+        regions = out["inv_region"].fillna("").astype(str)
+        within = [r for r in regions.unique() if r.startswith(prefix)]  # per distinct region, not per line
+        take &= regions.isin(within).to_numpy()
     return take
 
 
@@ -644,6 +688,8 @@ def _gather(out: pd.DataFrame | None, prefix: str | None, whole_partition: bool,
     st.builder_lock()  # after the lines, as statements_build does
     if not parts:
         return take
+    # The frame's accepted dates are ISO text on PostgreSQL (COPY), the others dates: one type.
+    parts = [part.assign(accepted=pd.to_datetime(part["accepted"])) for part in parts]
     gathered = pd.concat(parts, ignore_index=True)
     gathered["id"] = gathered["id"].astype("int64")
     gathered = gathered.sort_values("id", kind="stable").reset_index(drop=True)
