@@ -370,7 +370,8 @@ def batch_create(*, region_code: str, cutoff: dt.date, user, reason: str = "") -
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # The funding split sorts a province's lines per hospital: in memory, not on disk.
-            cursor.execute("SET LOCAL work_mem = '256MB'")
+            cursor.execute("SET LOCAL work_mem = '1GB'")  # ~460 MB for 2.76M lines at L
+            cursor.execute("SET LOCAL jit = off")  # compiling the big statements costs more than it saves
         staged = _stage(cursor, prefix=prefix, cutoff=cutoff)
         cursor.execute(f"SELECT DISTINCT hospital_id FROM {_STAGE}")
         hospitals = sorted(h for (h,) in cursor.fetchall())
@@ -401,6 +402,9 @@ def _stage(cursor, *, prefix: str, cutoff: dt.date) -> int:
     netting prunes. Returns the number of lines staged."""
     _stage_create(cursor)
     _stage_lines(cursor, settleable_blue_lines(prefix=prefix, cutoff=cutoff), part=BLUE, accepted_path=_BLUE_ACCEPTED)
+    # The red lines below probe the staged blue lines by id (a handful of probes; without
+    # the index each red line scanned the whole stage: minutes at L).
+    cursor.execute(f"CREATE INDEX {_STAGE}_id ON {_STAGE} (id)")
     if connection.vendor == "postgresql":
         cursor.execute(f"ANALYZE {_STAGE}")  # a province of lines, planned as such below
     reds = InvoiceLine.objects.filter(_unbatched(), kind=InvoiceKind.RED, reverses__isnull=False, issued_at__lte=cutoff)

@@ -1,4 +1,5 @@
 """manage.py bench --scale M|L [--seed N] [--out-dir DIR] [--keep-db] [--stages a,b,…] [--syncdb] [--stage-timeout S]
+[--tune-server]
 
 Thin: the pipeline, its floors and the report live in benchmarks/."""
 
@@ -47,11 +48,21 @@ class Command(BaseCommand):
             "--broker", default=None, help="broker URL for --workers (default $BENCH_BROKER_URL or redis db 12)"
         )
         parser.add_argument("--no-readme", action="store_true", help="do not regenerate benchmarks/README.md")
+        parser.add_argument(
+            "--tune-server",
+            action="store_true",
+            help="first set the server's checkpoint and WAL settings for bulk work (ALTER SYSTEM; benchmarks/server.py)",
+        )
 
     def handle(self, *args, **o):
         stages = [s.strip() for s in o["stages"].replace(" ", ",").split(",") if s.strip()]
         if not o["syncdb"] and connection.vendor == "postgresql":  # anything else is refused by run()
             call_command("migrate", interactive=False, verbosity=0)  # a fresh bench database needs the schema
+        if o["tune_server"] and connection.vendor == "postgresql":
+            from benchmarks.server import server_tune
+
+            settings = server_tune(log=self.stdout.write)
+            self.stdout.write("server: " + ", ".join(f"{k} {v}" for k, v in settings.items()))
         try:
             run(
                 scale=o["scale"],
