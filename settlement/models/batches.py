@@ -184,7 +184,7 @@ class BatchLine(models.Model):
         SettlementBatch, on_delete=models.PROTECT, related_name="lines", db_index=False, db_constraint=False
     )
     # Look-ups by invoice line ask for the live one: the partial unique index
-    # batch_line_one_live_batch serves them, and (batch, invoice_line) the rest.
+    # batch_line_one_live_batch serves them; look-ups within a batch go by (batch, distributor).
     invoice_line = models.ForeignKey(
         "settlement.InvoiceLine",
         on_delete=models.PROTECT,
@@ -213,9 +213,11 @@ class BatchLine(models.Model):
         verbose_name = _("结算批次明细 / batch line")
         verbose_name_plural = _("结算批次明细 / batch lines")
         constraints = [
-            # A line is in at most one live batch.
+            # A line is in at most one live batch. Within a batch it is there once: a batch's
+            # lines are all live from creation until it is rejected or cancelled, after which
+            # it gets no line again (so no separate (batch, invoice_line) unique index, one
+            # more index entry per line of a province batch).
             models.UniqueConstraint(fields=["invoice_line"], condition=Q(live=True), name="batch_line_one_live_batch"),
-            models.UniqueConstraint(fields=["batch", "invoice_line"], name="batch_line_once_per_batch"),
             models.CheckConstraint(
                 name="batch_line_funding_all_or_none",
                 condition=Q(
@@ -234,7 +236,6 @@ class BatchLine(models.Model):
         ]
         indexes = [
             models.Index(fields=["batch", "distributor"]),
-            models.Index(fields=["batch", "hospital"]),
             models.Index(fields=["hospital", "live"]),
             models.Index(fields=["distributor", "live"]),
         ]

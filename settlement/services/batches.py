@@ -11,10 +11,11 @@ A distributor whose lines would net to ≤ 0 keeps its late red lines for a late
 Creation stages the lines in a temporary table (the blue lines, then their red lines,
 then netting's pruning), then writes them with one INSERT … SELECT that also computes each
 line's funding split against what is available then (settlement.services.funding) — each
-batch line is written once. ON CONFLICT DO NOTHING on the one-live-batch index keeps
-concurrent creations from sharing a line; should it skip any, the split is redone over
-what went in. Approval is set-based and rewrites the lines only when other amounts are
-available by then than at creation.
+batch line is written once. Creations are serialised (a transaction-level advisory lock
+on PostgreSQL, besides the batch counter row), so the lines staged as unbatched are still
+unbatched when written, and the one-live-batch unique index is a guard, not a filter.
+Approval is set-based and rewrites the lines only when other amounts are available by
+then than at creation.
 """
 
 from __future__ import annotations
@@ -55,7 +56,6 @@ from settlement.services.funding import (
     batch_fund,
     fen_of,
     fen_sum,
-    fund_lines,
     funding_basis,
     insert_funded_lines,
     split_hospital_totals,
@@ -130,6 +130,7 @@ _STAGE_COLUMNS = (
     "part",  # 0 blue, 1 red line of a blue line staged here, 2 red line of a line already approved
 )
 BLUE, OWN_RED, LATE_RED = 0, 1, 2
+CREATION_LOCK = 0x4A53_0001  # pg_advisory_xact_lock key of batch creation ("JS" 1)
 
 
 def _stage_create(cursor) -> None:
@@ -369,6 +370,8 @@ def batch_create(*, region_code: str, cutoff: dt.date, user, reason: str = "") -
             cur.execute("ANALYZE settlement_statement")
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # One creation at a time: what is staged as unbatched stays so until COMMIT.
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CREATION_LOCK])
             # The funding split sorts a province's lines per hospital: in memory, not on disk.
             cursor.execute("SET LOCAL work_mem = '1GB'")  # ~460 MB for 2.76M lines at L
             cursor.execute("SET LOCAL jit = off")  # compiling the big statements costs more than it saves
@@ -383,9 +386,8 @@ def batch_create(*, region_code: str, cutoff: dt.date, user, reason: str = "") -
         source = f"SELECT {', '.join(c for c in _STAGE_COLUMNS if c != 'part')} FROM {_STAGE}"  # noqa: S608 — fixed names
         written = insert_funded_lines(batch.pk, source, [], available, prepaid)
         _stage_drop(cursor)
-    if written != staged:
-        # A concurrent batch took some of the lines (ON CONFLICT skipped them): split what went in.
-        fund_lines(batch.pk, available, prepaid)
+    if written != staged:  # cannot happen while creations are serialised
+        raise RuntimeError(f"batch {batch.no}: {staged} lines staged, {written} written")
     batch.funding_basis = funding_basis(hospitals, available, prepaid)
     totals = BatchLine.objects.filter(batch=batch).aggregate(n=Count("pk"), fen=Coalesce(fen_sum("amount"), 0))
     if not totals["n"]:

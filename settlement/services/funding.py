@@ -261,9 +261,10 @@ def insert_funded_lines(
     batch_id: int, source: str, params: list, available_fen: Mapping[str, int], prepayment_fen: Mapping[str, int]
 ) -> int:
     """INSERT the lines of ``source`` into the batch with their split computed in the same
-    statement (columns as ``split_sql`` wants, plus distributor_id and amount). Lines live
-    in another batch are skipped (ON CONFLICT DO NOTHING on the one-live-batch index);
-    returns the number of lines written."""
+    statement (columns as ``split_sql`` wants, plus distributor_id and amount); returns the
+    number of lines written. The caller has made sure none is live in another batch
+    (creations are serialised: batches.batch_create); the one-live-batch unique index
+    refuses the whole statement if one were."""
     d, p, c = parts_sql()
     with connection.cursor() as cursor:
         _fill_available(cursor, available_fen, prepayment_fen)
@@ -271,8 +272,7 @@ def insert_funded_lines(
             f"""INSERT INTO settlement_batchline (batch_id, invoice_line_id, live, hospital_id, distributor_id,
                     amount, due_date, deducted_amount, prepayment_amount, collection_amount)
                 SELECT %s, s.id, %s, s.hospital_id, s.distributor_id, s.amount, s.due_date, {d}, {p}, {c}
-                FROM ({split_sql(source, ("hospital_id", "distributor_id", "amount", "due_date"))}) AS s
-                WHERE 1 = 1 ON CONFLICT DO NOTHING""",
+                FROM ({split_sql(source, ("hospital_id", "distributor_id", "amount", "due_date"))}) AS s""",
             [batch_id, True, *params],
         )
         written = cursor.rowcount
