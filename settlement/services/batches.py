@@ -81,19 +81,17 @@ def _unbatched():
     return ~Exists(BatchLine.objects.filter(invoice_line_id=OuterRef("pk"), live=True))
 
 
-def settleable_blue_lines(*, prefix: str, cutoff: dt.date, unbatched: bool = True):
-    """``unbatched=False`` leaves out the live-batch test, for batch_create's INSERT: its
-    ON CONFLICT DO NOTHING on the one-live-batch index skips those lines anyway, and an
-    anti-join against the table being inserted into is planned from its statistics
-    taken before the insert (a nested loop over a "small" table that grows as it runs)."""
-    qs = InvoiceLine.objects.filter(
+def settleable_blue_lines(*, prefix: str, cutoff: dt.date):
+    """Blue lines batch_create stages (and the preview totals): matched, on a confirmed
+    statement, of the region, accepted by the cut-off, in no live batch."""
+    return InvoiceLine.objects.filter(
+        _unbatched(),
         kind=InvoiceKind.BLUE,
         match_status=MatchStatus.MATCHED,
         statement__status=StatementStatus.CONFIRMED,
         hospital__region__code__startswith=prefix,
         delivery_line__accepted_date__lte=cutoff,
     )
-    return qs.filter(_unbatched()) if unbatched else qs
 
 
 def red_lines_of(blue_qs, *, prefix: str, cutoff: dt.date):

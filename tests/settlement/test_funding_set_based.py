@@ -190,3 +190,18 @@ def test_approval_splits_again_when_other_amounts_are_available_by_then():
     second.refresh_from_db()
     assert (second.deducted_amount, second.collection_amount) == (Decimal("50.00"), Decimal("70.00"))
     assert ledger_verify() == []
+
+
+def test_a_draft_without_a_funding_basis_is_split_on_approval():
+    # given a draft written before creation planned the split: no basis, parts still null
+    staff = _build_world(6)
+    batch = batch_create(region_code="371000", cutoff=dt.date(2026, 9, 30), user=staff[1])
+    expected = _reference(batch)
+    BatchLine.objects.filter(batch=batch).update(deducted_amount=None, prepayment_amount=None, collection_amount=None)
+    type(batch).objects.filter(pk=batch.pk).update(funding_basis={})
+    # when it is submitted and approved
+    batch_submit(batch_no=batch.no, user=staff[1])
+    batch_approve(batch_no=batch.no, user=staff[2])
+    # then approval split every line by the reference rule
+    assert _parts(batch) == expected
+    assert ledger_verify() == []
