@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from django.db import connection, transaction
 from django.db.models import Q
@@ -164,14 +165,14 @@ def statements_build(*, region_prefix: str | None = None, period: str | None = N
     return result
 
 
-def statements_for(df: pd.DataFrame, result: BuildResult) -> list[int]:
+def statements_for(df: pd.DataFrame, result: BuildResult) -> np.ndarray:
     """The statement of each line of ``df`` (``GATHER_COLUMNS``, in pk order, locked by the caller,
     under ``builder_lock``): the open statement of its hospital × distributor × month of acceptance,
     or a new one, created here with its events, as is the ``lines_added`` event of each statement.
     The caller writes the lines' statement_id. Fills ``result``."""
     if df.empty:
-        return []
-    df = df.assign(period=pd.to_datetime(df["accepted"]).dt.strftime("%Y-%m"))
+        return np.zeros(0, dtype="int64")
+    df = df.assign(period=_periods(df["accepted"]))
     groups = df[["hospital_id", "distributor_id", "period", "region"]].drop_duplicates(
         ["hospital_id", "distributor_id", "period"]
     )
@@ -233,9 +234,13 @@ def statements_for(df: pd.DataFrame, result: BuildResult) -> list[int]:
             [StatementEvent(statement_id=s.pk, action=ACTION_CREATED, to_status=StatementStatus.OPEN) for s in created]
         )
 
-    keys = list(zip(df["hospital_id"], df["distributor_id"], df["period"], strict=True))
-    statement_ids = [target[k] for k in keys]
-    counts = pd.Series(statement_ids).groupby(statement_ids).size()
+    # Per line, vectorised: the position of its (hospital, distributor, month) among the targets.
+    wanted = pd.MultiIndex.from_tuples(list(target), names=["hospital_id", "distributor_id", "period"])
+    where = wanted.get_indexer(pd.MultiIndex.from_frame(df[["hospital_id", "distributor_id", "period"]]))
+    if (where < 0).any():  # every group got a target above; a miss would be a bug, not data
+        raise RuntimeError("statements_for: a line's hospital, distributor and month has no statement")
+    statement_ids = np.fromiter(target.values(), dtype="int64", count=len(target))[where]
+    counts = pd.Series(statement_ids).value_counts(sort=False).sort_index()
     StatementEvent.objects.bulk_create(
         [
             StatementEvent(statement_id=int(sid), action=ACTION_LINES_ADDED, reason=f"{int(n)}")
@@ -244,6 +249,16 @@ def statements_for(df: pd.DataFrame, result: BuildResult) -> list[int]:
     )
     result.lines_added += len(df)
     return statement_ids
+
+
+def _periods(accepted: pd.Series) -> pd.Series:
+    """``YYYY-MM`` of each acceptance date, formatted once per distinct month, not per line."""
+    dates = pd.to_datetime(accepted)
+    if dates.isna().any():  # not expected (only accepted lines are gathered); the plain way then
+        return dates.dt.strftime("%Y-%m")
+    months = (dates.dt.year * 100 + dates.dt.month).to_numpy()
+    names = {int(m): f"{m // 100:04d}-{m % 100:02d}" for m in np.unique(months)}
+    return pd.Series([names[m] for m in months.tolist()], index=accepted.index, dtype=object)
 
 
 def statement_ids_write(frame: pd.DataFrame) -> None:
