@@ -49,18 +49,28 @@ def frozen_batch_statuses() -> tuple[str, ...]:
     return tuple(getattr(batches, "FROZEN_BATCH_STATUSES", ("approved", "paid")))
 
 
+def frozen_batch_lines(invoice_line):
+    """The live lines of approved (or paid) batches for the invoice line ``invoice_line`` (an
+    ``OuterRef`` or another expression of its id), for an ``EXISTS`` probe: one look-up in the
+    one-live-batch index per line, not the set of every frozen line. None while the batches
+    module is absent."""
+    batches = batches_module()
+    if batches is None:
+        return None
+    return batches.BatchLine.objects.filter(
+        invoice_line_id=invoice_line, live=True, batch__status__in=frozen_batch_statuses()
+    )
+
+
 def frozen_line_ids_q() -> Q:
     """Invoice lines in an approved (or paid) batch: matching never changes them.
 
     Matches nothing while the batches module is absent.
     """
-    batches = batches_module()
-    if batches is None:
+    lines = frozen_batch_lines(OuterRef("pk"))
+    if lines is None:
         return NOTHING
-    frozen = batches.BatchLine.objects.filter(live=True, batch__status__in=frozen_batch_statuses()).values(
-        "invoice_line_id"
-    )
-    return Q(pk__in=frozen)
+    return Q(Exists(lines))
 
 
 # --- stages ----------------------------------------------------------------------------

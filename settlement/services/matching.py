@@ -30,7 +30,7 @@ Statements in the same pass (``build_statements=True``, what ``manage.py reconci
 (settlement.services.statements) from the same frame and are written by the same UPDATE —
 one new row version per line instead of two (the match result, then ``statement_id``),
 with exactly the statements, numbers and events of matching followed by ``statements_build``.
-Lines in an approved batch (``settlement.selectors.lines.frozen_line_ids_q``) are never
+Lines in an approved batch (``settlement.selectors.lines.frozen_batch_lines``) are never
 written; their stored net quantities still count in the running sums.
 """
 
@@ -46,6 +46,8 @@ import numpy as np
 import pandas as pd
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
+from django.db.models import BigIntegerField
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from interchange.money import from_fen, price_to_units
@@ -53,7 +55,7 @@ from parties.identifiers import region_prefix as to_prefix
 from parties.policy import policy_value
 from procurement.models import Award, DeliveryLine, OrderLine
 from settlement.models import ExceptionCode, InvoiceLine, MatchStatus, Statement, StatementStatus
-from settlement.selectors.lines import frozen_line_ids_q, period_bounds
+from settlement.selectors.lines import frozen_batch_lines, period_bounds
 from settlement.services.bulk_writes import rows_update, sqlite_has_update_from
 
 logger = logging.getLogger(__name__)
@@ -155,12 +157,17 @@ def _tables() -> dict[str, str]:
 
 
 def _frozen_sql() -> tuple[str, list]:
-    qs = InvoiceLine.objects.filter(frozen_line_ids_q()).values("id")
-    try:
-        sql, params = qs.query.sql_with_params()
-    except EmptyResultSet:
+    """SQL for the load's ``frozen`` column: 1 when the loaded line ``il`` is in an approved batch.
+    A correlated probe per loaded line (the one-live-batch index): with every line of a province
+    approved, the set of all frozen lines built per partition took ~14 s at L, the probes ~0.5 s."""
+    lines = frozen_batch_lines(RawSQL("il.id", (), output_field=BigIntegerField()))
+    if lines is None:
         return "0", []
-    return f"CASE WHEN il.id IN ({sql}) THEN 1 ELSE 0 END", list(params)
+    try:
+        sql, params = lines.values("pk").query.sql_with_params()
+    except EmptyResultSet:  # no frozen status at all
+        return "0", []
+    return f"CASE WHEN EXISTS ({sql}) THEN 1 ELSE 0 END", list(params)
 
 
 def _seed_sql(region_prefix: str | None, period: str | None, ids: list[int] | None) -> tuple[str, list]:

@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings
-from django.db.models import Q
 from django.test import override_settings
 
 from settlement.models import ExceptionCode, InvoiceLine, MatchStatus, Statement
@@ -443,7 +442,7 @@ def test_a_line_in_an_approved_batch_is_frozen_and_a_later_red_line_stands_alone
     # given a matched line that then goes into an approved batch
     line = blue(received_delivery())
     invoices_match()
-    monkeypatch.setattr(matching, "frozen_line_ids_q", lambda: Q(pk=line.pk))
+    monkeypatch.setattr(matching, "frozen_batch_lines", lambda ref: InvoiceLine.objects.filter(pk=line.pk, id=ref))
     # when its order's price is found wrong and a red line arrives
     line.delivery_line.order_line.__class__.objects.filter(pk=line.delivery_line.order_line_id).update(
         unit_price=Decimal("9.0000")
@@ -463,7 +462,7 @@ def test_a_red_line_netted_before_the_freeze_stays_netted(monkeypatch):
     line = blue(received_delivery())
     reversal = red(line, 4)
     invoices_match()
-    monkeypatch.setattr(matching, "frozen_line_ids_q", lambda: Q(pk=line.pk))
+    monkeypatch.setattr(matching, "frozen_batch_lines", lambda ref: InvoiceLine.objects.filter(pk=line.pk, id=ref))
     again = invoices_match()
     refreshed(line, reversal)
     assert again.lines_changed == 0
