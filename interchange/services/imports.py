@@ -209,6 +209,9 @@ def _import_rows(handler, opened, report: ImportReport, *, lenient: bool, user, 
             report.created, report.updated = handler.loader.write(run.batch)
         report.unchanged = run.unchanged + run.duplicates
         if report.created or report.updated:
+            # The rows' key checks run at COMMIT: plan them for the referenced tables as they are
+            # now, not as this process first saw them (a long-lived worker's small first import).
+            bulk.replan_deferred_checks()
             partitions = frozenset(run.partitions)
             changed = report.created + report.updated
             transaction.on_commit(lambda: _analyze(table, changed))

@@ -37,6 +37,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from interchange.bulk import replan_deferred_checks
 from settlement.models import Alert, AlertEvent, AlertKind, AlertSeverity, AlertStatus, SubjectType
 from settlement.models.alerts import ACTIVE_STATUSES, FINAL_STATUSES, PRICE_KINDS, SEVERITY_RANK
 from settlement.services.numbering import number_block_unlocked
@@ -430,6 +431,8 @@ def _sync_once(
         result.notified_users = notifications_for_alerts(alerts=notify)
         if digest and result.notified_users:
             notifications_send_digests_on_commit(user_ids=result.notified_users)
+    if result.created:
+        replan_deferred_checks()  # events and notices reference the new alerts: checked at COMMIT
     return result
 
 

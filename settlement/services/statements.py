@@ -26,6 +26,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from interchange.bulk import replan_deferred_checks
 from parties.models import Role
 from parties.policy import policy_value
 from parties.scoping import sees_everything, user_region_prefix
@@ -233,6 +234,7 @@ def statements_for(df: pd.DataFrame, result: BuildResult) -> np.ndarray:
         StatementEvent.objects.bulk_create(
             [StatementEvent(statement_id=s.pk, action=ACTION_CREATED, to_status=StatementStatus.OPEN) for s in created]
         )
+        replan_deferred_checks()  # the lines and events reference the new statements: checked at COMMIT
 
     # Per line, vectorised: the position of its (hospital, distributor, month) among the targets.
     wanted = pd.MultiIndex.from_tuples(list(target), names=["hospital_id", "distributor_id", "period"])
