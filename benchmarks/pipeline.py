@@ -222,38 +222,22 @@ def _region_code() -> str:
     return sorted(roots)[0]
 
 
-def covering_regions(codes) -> list[str]:
-    """The hospitals' region codes without those another one already covers.
-
-    ``manage.py reconcile`` runs one partition per distinct hospital region; a city
-    (370100, prefix 3701) covers its districts (370102, …), so every district line would
-    be matched twice. The bench matches each line once."""
-    from parties.identifiers import region_prefix
-
-    kept: list[tuple[str, str]] = []
-    for code in sorted(set(codes), key=lambda c: (len(region_prefix(c)), c)):
-        prefix = region_prefix(code)
-        if not any(prefix.startswith(k) for _c, k in kept):
-            kept.append((code, prefix))
-    return sorted(c for c, _k in kept)
-
-
 def stage_reconcile(ctx: Context, r: StageResult) -> None:
     from settlement.models import InvoiceLine
-    from settlement.services.matching import MatchResult, invoices_match
+    from settlement.services.matching import MatchResult, invoices_match, reconcile_passes
 
     hospital_regions = InvoiceLine.objects.order_by().values_list("hospital__region_id", flat=True).distinct()
-    regions = covering_regions(hospital_regions)
+    passes = reconcile_passes()  # what manage.py reconcile does: the regions grouped into passes
     if ctx.workers:
-        _reconcile_on_workers(ctx, r, regions, len(set(hospital_regions)))
+        _reconcile_on_workers(ctx, r, passes, len(set(hospital_regions)))
         return
     total = MatchResult()
-    for code in regions:  # what manage.py reconcile and the match_partition task do, per partition
-        total = total + invoices_match(region_prefix=code, period=None, build_statements=True)
+    for prefixes in passes:
+        total = total + invoices_match(region_prefix=prefixes, period=None, build_statements=True)
     r.rows = total.lines_checked
     r.detail.update(
         {
-            "partitions": regions,
+            "passes": passes,
             "hospital_regions": len(set(hospital_regions)),
             "lines_changed": total.lines_changed,
             "frozen": total.frozen,
@@ -272,11 +256,11 @@ def stage_rematch(ctx: Context, r: StageResult) -> None:
     stage_reconcile(ctx, r)
 
 
-def _reconcile_on_workers(ctx: Context, r: StageResult, regions: list[str], hospital_regions: int) -> None:
+def _reconcile_on_workers(ctx: Context, r: StageResult, passes: list[list[str]], hospital_regions: int) -> None:
     from benchmarks.workers import run_group
     from settlement.tasks.matching import match_partition
 
-    results = run_group([match_partition.s(region=code, period=None) for code in regions])
+    results = run_group([match_partition.s(region=prefixes, period=None) for prefixes in passes])
     by_status: dict[str, int] = {}
     for one in results:
         for status, n in (one.get("by_status") or {}).items():
@@ -284,7 +268,7 @@ def _reconcile_on_workers(ctx: Context, r: StageResult, regions: list[str], hosp
     r.rows = sum(one["lines_checked"] for one in results)
     r.detail.update(
         {
-            "partitions": regions,
+            "passes": passes,
             "hospital_regions": hospital_regions,
             "lines_changed": sum(one["lines_changed"] for one in results),
             "by_status": by_status,

@@ -183,6 +183,10 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "jicai@localhost")
 # Where import error reports go when the input's folder is not writable.
 IMPORT_REPORT_DIR = Path(env("IMPORT_REPORT_DIR", str(BASE_DIR / "var" / "import_reports")))
 
+# Invoice lines per pass of a whole reconcile (settlement.services.matching.reconcile_passes):
+# fewer passes read the line tables fewer times; the pass's frame peaks at ~2.5 KB per line.
+RECONCILE_PASS_LINES = int(env("RECONCILE_PASS_LINES", "500000"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,7 +1,8 @@
 """Celery tasks of matching: thin, take a partition, safe to run twice.
 
-``match_partition(region, period)`` re-matches one (hospital region, YYYY-MM) partition
-and gathers its newly matched lines into statements, in one pass (one transaction, each
+``match_partition(region, period)`` re-matches one (hospital region, YYYY-MM) partition (or
+the partitions of several regions in one pass: ``region`` a list, as ``reconcile_passes`` groups
+them) and gathers its newly matched lines into statements, in one pass (one transaction, each
 line written once). Matching writes only what changed and statements take only lines
 without one, so a redelivered message (``acks_late``: a worker lost mid-run gives it
 back) changes nothing that was already done.
@@ -19,7 +20,7 @@ RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retri
 
 
 @shared_task(name="settlement.match_partition", acks_late=True, **RETRY)
-def match_partition(region: str | None = None, period: str | None = None) -> dict:
+def match_partition(region: str | list[str] | None = None, period: str | None = None) -> dict:
     matched = invoices_match(region_prefix=region, period=period, build_statements=True)
     return {
         "region": region,

@@ -559,7 +559,7 @@ def test_amounts_beyond_64_bit_arithmetic_are_checked_exactly():
 
 
 def test_reconcile_partitions_cover_each_region_once():
-    from settlement.management.commands.reconcile import covering_prefixes
+    from settlement.services.matching import covering_prefixes
 
     # a city-level hospital's partition (3710) covers its districts; other cities stay
     assert covering_prefixes(["371002", "371000", "371003", "371102", "371102"]) == ["3710", "371102"]

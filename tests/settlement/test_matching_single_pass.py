@@ -6,15 +6,15 @@ when the match result changes."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
 
 from interchange.signals import table_imported
-from settlement.management.commands.reconcile import covering_prefixes
 from settlement.models import InvoiceLine, MatchStatus, Statement, StatementEvent
-from settlement.services.matching import invoices_match
+from settlement.services.matching import covering_prefixes, invoices_match, reconcile_passes
 from settlement.services.statements import statements_build
 from tests.factories import (
     DeliveryLineFactory,
@@ -183,3 +183,92 @@ def test_lines_outside_the_region_are_left_to_their_own_partition():
     # then the stray line is matched (its delivery line is in the partition) but not gathered
     assert result.lines_checked == 2 and stray.statement_id is None
     assert line.statement is not None and line.statement.hospital_id == home.code
+
+
+# --- passes of several regions ------------------------------------------------------------
+
+
+def keyed_snapshot() -> dict:
+    """As ``snapshot``, with each statement named by what it is for (hospital, distributor, month,
+    sequence) instead of its number: passes of several regions number statements in another order."""
+    key = {
+        s.pk: (s.hospital_id, s.distributor_id, s.period, s.sequence)
+        for s in Statement.objects.all().only("hospital_id", "distributor_id", "period", "sequence")
+    }
+    lines = [
+        (*row[:-1], key.get(row[-1]))
+        for row in InvoiceLine.objects.order_by("id").values_list(
+            "id",
+            "match_status",
+            "exception_codes",
+            "net_qty",
+            "net_amount",
+            "reverses_id",
+            "delivery_line_id",
+            "statement_id",
+        )
+    ]
+    statements = sorted(
+        (key[pk], status, deadline)
+        for pk, status, deadline in Statement.objects.values_list("pk", "status", "deadline")
+    )
+    events = sorted(
+        (key[sid], action, from_status, to_status, reason, line or 0)
+        for sid, action, from_status, to_status, reason, line in StatementEvent.objects.values_list(
+            "statement_id", "action", "from_status", "to_status", "reason", "invoice_line_id"
+        )
+    )
+    return {"lines": lines, "statements": statements, "events": events}
+
+
+def test_passes_of_several_regions_write_what_one_pass_per_region_writes(province):
+    # given the reference: one pass per region
+    regions = partitions()
+    for code in regions:
+        invoices_match(region_prefix=code, build_statements=True)
+    reference = keyed_snapshot()
+    assert reference["statements"]
+    reset()
+    # when the regions are matched together, in one pass of every line
+    passes = reconcile_passes(max_lines=InvoiceLine.objects.count())
+    assert passes == [sorted(regions)] and len(regions) > 1
+    results = [invoices_match(region_prefix=p, build_statements=True) for p in passes]
+    # then lines, statements and events are the same, each line checked and written once
+    assert keyed_snapshot() == reference
+    assert sum(r.lines_checked for r in results) == InvoiceLine.objects.count()
+    assert sum(r.lines_changed for r in results) == InvoiceLine.objects.count()
+    # and `manage.py reconcile` (its passes) changes nothing more
+    out = io.StringIO()
+    call_command("reconcile", stdout=out)
+    assert "0 changed" in out.getvalue() and keyed_snapshot() == reference
+
+
+def test_reconcile_passes_group_regions_in_order_up_to_the_cap():
+    distributor = EnterpriseFactory()
+    sizes = {"370102": 3, "370201": 2, "371002": 1, "371102": 4}
+    for code, n in sizes.items():
+        hospital = HospitalFactory(region__code=code)
+        for _ in range(n):
+            accepted_line(hospital, distributor, accepted="2026-09-10")
+    assert reconcile_passes(max_lines=1) == [["370102"], ["370201"], ["371002"], ["371102"]]
+    assert reconcile_passes(max_lines=5) == [["370102", "370201"], ["371002", "371102"]]
+    assert reconcile_passes(max_lines=4) == [["370102"], ["370201", "371002"], ["371102"]]
+    assert reconcile_passes(max_lines=100) == [["370102", "370201", "371002", "371102"]]
+
+
+def test_a_month_pass_of_two_regions_gathers_the_matched_lines_outside_it_in_both():
+    distributor = EnterpriseFactory()
+    one, two = HospitalFactory(region__code="370102"), HospitalFactory(region__code="371102")
+    # given in each region a line matched earlier without a build (on no statement), in August
+    earlier = [accepted_line(h, distributor, accepted="2026-08-10") for h in (one, two)]
+    invoices_match(invoice_line_ids=[line.pk for line in earlier])
+    # and in each a September line not yet matched
+    later = [accepted_line(h, distributor, accepted="2026-09-10") for h in (one, two)]
+    # when September is matched for both regions in one pass
+    result = invoices_match(region_prefix=["370102", "371102"], period="2026-09", build_statements=True)
+    # then all four lines are on their hospital's and month's statement
+    assert result.statement_lines_added == 4 and len(result.statements_created) == 4
+    for line in (*earlier, *later):
+        line.refresh_from_db()
+        assert line.statement is not None and line.statement.hospital_id == line.hospital_id
+    assert statements_build().lines_added == 0

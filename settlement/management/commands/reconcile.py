@@ -1,7 +1,8 @@
 """manage.py reconcile [--region R] [--period YYYY-MM]: run matching and gather the newly
 matched lines into statements, in one pass per partition (each line written once). Without
---region the partitions are the hospitals' regions without those another one covers
-(bounded memory); prints what changed and the speed."""
+--region the partitions are the hospitals' regions without those another one covers, grouped
+into passes of at most ``RECONCILE_PASS_LINES`` lines (bounded memory); prints what changed
+and the speed."""
 
 from __future__ import annotations
 
@@ -9,22 +10,10 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from parties.identifiers import REGION_CODE_RE, region_prefix
+from parties.identifiers import REGION_CODE_RE
 from parties.models import Region
-from settlement.models import InvoiceLine
 from settlement.selectors.lines import period_bounds
-from settlement.services.matching import MatchResult, invoices_match
-
-
-def covering_prefixes(region_codes) -> list[str]:
-    """Coverage prefixes of the hospitals' regions, without those another one already
-    covers: a city-level hospital (371000 → 3710) covers its districts' partitions, and
-    matching each line once is both correct and 1.7× less work (measured at scale M)."""
-    kept: list[str] = []
-    for p in sorted({region_prefix(c) for c in region_codes}, key=lambda s: (len(s), s)):
-        if not any(p.startswith(k) for k in kept):
-            kept.append(p)
-    return kept
+from settlement.services.matching import MatchResult, invoices_match, reconcile_passes
 
 
 class Command(BaseCommand):
@@ -44,19 +33,16 @@ class Command(BaseCommand):
                 period_bounds(period)
             except ValueError:
                 raise CommandError(f"--period 须为 YYYY-MM / --period must be YYYY-MM: {period!r}") from None
-        if region is not None:
-            regions = [region]
-        else:
-            codes = InvoiceLine.objects.order_by().values_list("hospital__region_id", flat=True).distinct()
-            regions = covering_prefixes(codes)
+        # One pass per region given, else the hospitals' regions grouped into passes (reconcile_passes).
+        passes = [[region]] if region is not None else reconcile_passes()
         started = time.monotonic()
         total = MatchResult()
-        for code in regions:
-            result = invoices_match(region_prefix=code, period=period, build_statements=True)
+        for prefixes in passes:
+            result = invoices_match(region_prefix=prefixes, period=period, build_statements=True)
             total = total + result
             if opts.get("verbosity", 1) >= 2:
                 self.stdout.write(
-                    f"{code} {period or '*'}: {result.lines_checked} lines, {result.lines_changed} changed"
+                    f"{','.join(prefixes)} {period or '*'}: {result.lines_checked} lines, {result.lines_changed} changed"
                 )
         seconds = time.monotonic() - started
         rate = total.lines_checked / total.seconds if total.seconds else 0.0
