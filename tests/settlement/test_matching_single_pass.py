@@ -28,20 +28,13 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
+# What matching decides for a line (its statement comes beside it).
+LINE_RESULT = ("id", "match_status", "exception_codes", "net_qty", "net_amount", "reverses_id", "delivery_line_id")
+
+
 def snapshot() -> dict:
     """Everything matching and building decide, statement numbers and events included."""
-    lines = list(
-        InvoiceLine.objects.order_by("id").values_list(
-            "id",
-            "match_status",
-            "exception_codes",
-            "net_qty",
-            "net_amount",
-            "reverses_id",
-            "delivery_line_id",
-            "statement__no",
-        )
-    )
+    lines = list(InvoiceLine.objects.order_by("id").values_list(*LINE_RESULT, "statement__no"))
     statements = list(
         Statement.objects.order_by("no").values_list(
             "no", "hospital_id", "distributor_id", "period", "sequence", "status", "deadline"
@@ -197,16 +190,7 @@ def keyed_snapshot() -> dict:
     }
     lines = [
         (*row[:-1], key.get(row[-1]))
-        for row in InvoiceLine.objects.order_by("id").values_list(
-            "id",
-            "match_status",
-            "exception_codes",
-            "net_qty",
-            "net_amount",
-            "reverses_id",
-            "delivery_line_id",
-            "statement_id",
-        )
+        for row in InvoiceLine.objects.order_by("id").values_list(*LINE_RESULT, "statement_id")
     ]
     statements = sorted(
         (key[pk], status, deadline)
