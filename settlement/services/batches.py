@@ -28,7 +28,6 @@ import pandas as pd
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, Count, Exists, F, IntegerField, OuterRef, Value, When
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from interchange.money import from_fen
@@ -373,9 +372,11 @@ def batch_create(*, region_code: str, cutoff: dt.date, user, reason: str = "") -
             # The funding split sorts a province's lines per hospital: in memory, not on disk.
             cursor.execute("SET LOCAL work_mem = '1GB'")  # ~460 MB for 2.76M lines at L
             cursor.execute("SET LOCAL jit = off")  # compiling the big statements costs more than it saves
-        staged = _stage(cursor, prefix=prefix, cutoff=cutoff)
-        cursor.execute(f"SELECT DISTINCT hospital_id FROM {_STAGE}")
-        hospitals = sorted(h for (h,) in cursor.fetchall())
+        per_hospital = _stage(cursor, prefix=prefix, cutoff=cutoff)
+        if not per_hospital:
+            raise SettlementError(rules.NO_LINES, rules.MSG_NO_LINES)
+        hospitals = [h for h, _n, _fen in per_hospital]
+        staged = sum(n for _h, n, _fen in per_hospital)
         # The split of every line (allocation → prepayment → collection) against what is
         # available now, written with the lines; approval keeps it while the same is
         # available then (funding.batch_fund).
@@ -387,19 +388,23 @@ def batch_create(*, region_code: str, cutoff: dt.date, user, reason: str = "") -
     if written != staged:  # cannot happen while creations are serialised
         raise RuntimeError(f"batch {batch.no}: {staged} lines staged, {written} written")
     batch.funding_basis = funding_basis(hospitals, available, prepaid)
-    totals = BatchLine.objects.filter(batch=batch).aggregate(n=Count("pk"), fen=Coalesce(fen_sum("amount"), 0))
-    if not totals["n"]:
-        raise SettlementError(rules.NO_LINES, rules.MSG_NO_LINES)
-    batch.line_count, batch.amount = totals["n"], from_fen(totals["fen"])
+    batch.line_count, batch.amount = staged, from_fen(sum(fen for _h, _n, fen in per_hospital))
     batch.save(update_fields=["line_count", "amount", "funding_basis"])
     _event(batch, user, "create", "", reason)
     return batch
 
 
-def _stage(cursor, *, prefix: str, cutoff: dt.date) -> int:
+def batch_hospitals(batch: SettlementBatch) -> list[str]:
+    """The hospitals of a batch's lines, in order."""
+    return list(
+        BatchLine.objects.filter(batch=batch).order_by("hospital_id").values_list("hospital_id", flat=True).distinct()
+    )
+
+
+def _stage(cursor, *, prefix: str, cutoff: dt.date) -> list[tuple[str, int, int]]:
     """Stage the batch's lines in a temporary table: the settleable blue lines, the red lines
     of those, the region's red lines of lines already approved (all unbatched), less what
-    netting prunes. Returns the number of lines staged."""
+    netting prunes. Returns (hospital, lines, amount in fen) per hospital staged, in order."""
     _stage_create(cursor)
     _stage_lines(cursor, settleable_blue_lines(prefix=prefix, cutoff=cutoff), part=BLUE, accepted_path=_BLUE_ACCEPTED)
     # The red lines below probe the staged blue lines by id (a handful of probes; without
@@ -416,8 +421,10 @@ def _stage(cursor, *, prefix: str, cutoff: dt.date) -> int:
     )
     _stage_lines(cursor, late, part=LATE_RED, accepted_path=_RED_ACCEPTED)
     _stage_prune(cursor)
-    cursor.execute(f"SELECT COUNT(*) FROM {_STAGE}")
-    return int(cursor.fetchone()[0])
+    # The batch's hospitals, its line count and amount, from the staged lines: the INSERT
+    # below writes exactly these (checked), so no second pass over the batch's lines.
+    cursor.execute(f"SELECT hospital_id, COUNT(*), SUM(amt) FROM {_STAGE} GROUP BY hospital_id ORDER BY hospital_id")
+    return [(h, int(n), int(fen)) for h, n, fen in cursor.fetchall()]
 
 
 _BLUE_ACCEPTED = "delivery_line__accepted_date"
@@ -488,10 +495,9 @@ def batch_approve(*, batch_no: str, user, reason: str = "") -> SettlementBatch:
     if batch.status in FROZEN_BATCH_STATUSES:
         return batch
     _require_transition(batch, BatchStatus.APPROVED)
-    # The batch's hospitals once (a short list), not a sub-select over its lines in every query below.
-    hospitals = list(
-        BatchLine.objects.filter(batch=batch).order_by("hospital_id").values_list("hospital_id", flat=True).distinct()
-    )
+    # The batch's hospitals once (a short list), not a sub-select over its lines in every
+    # query below: creation kept them, with what was available to each, as the funding basis.
+    hospitals = sorted(batch.funding_basis) if batch.funding_basis else batch_hospitals(batch)
     allocations_recognise(period=batch.period, hospital_ids=hospitals, user=user)
     # Lock order everywhere: batch → fund allocations (in batch_fund) → prepayments.
     allocation_available_fen(period=batch.period, hospitals_qs=hospitals, lock=True)

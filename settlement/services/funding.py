@@ -305,30 +305,28 @@ def insert_funded_lines(
 
 
 def funding_totals(batch_id: int) -> FundingResult:
-    """Σ per hospital (amount and the three parts) and Σ amount per distributor, in fen."""
-    lines = BatchLine.objects.filter(batch_id=batch_id)
+    """Σ per hospital (amount and the three parts) and Σ amount per distributor, in fen:
+    one pass over the batch's lines, grouped by (hospital, distributor). PostgreSQL sums
+    the exact decimals and converts each group once; SQLite keeps decimals as REAL, so
+    each line is rounded to fen first."""
+    parts = ("amount", "deducted_amount", "prepayment_amount", "collection_amount")
     cols = ["amount_fen", "deducted_fen", "prepayment_fen", "collection_fen"]
+    exact = connection.vendor == "postgresql"
+    sums = {c: (Sum(p) if exact else fen_sum(p)) for c, p in zip(cols, parts, strict=True)}
     rows = (
-        lines.values("hospital_id")
-        .annotate(
-            amount_fen=fen_sum("amount"),
-            deducted_fen=fen_sum("deducted_amount"),
-            prepayment_fen=fen_sum("prepayment_amount"),
-            collection_fen=fen_sum("collection_amount"),
-        )
-        .order_by("hospital_id")
-        .values_list("hospital_id", *cols)
+        BatchLine.objects.filter(batch_id=batch_id)
+        .values("hospital_id", "distributor_id")
+        .annotate(**sums)
+        .order_by()
+        .values_list("hospital_id", "distributor_id", *cols)
     )
-    by_hospital = pd.DataFrame.from_records(list(rows), columns=["hospital_id", *cols]).set_index("hospital_id")
-    by_hospital = by_hospital.astype("int64")
-    by_distributor = {
-        str(d): int(f)
-        for d, f in lines.values("distributor_id")
-        .annotate(f=fen_sum("amount"))
-        .order_by("distributor_id")
-        .values_list("distributor_id", "f")
-    }
-    return FundingResult(by_hospital=by_hospital, by_distributor=by_distributor)
+    df = pd.DataFrame.from_records(list(rows), columns=["hospital_id", "distributor_id", *cols])
+    for c in cols:
+        values = df[c].fillna(0)
+        df[c] = [int(v * 100) for v in values] if exact else values.astype("int64")  # Decimal × 100: exact
+    by_hospital = df.groupby("hospital_id")[cols].sum().astype("int64").sort_index()
+    per_distributor = df.groupby("distributor_id")["amount_fen"].sum().sort_index()
+    return FundingResult(by_hospital=by_hospital, by_distributor={str(d): int(f) for d, f in per_distributor.items()})
 
 
 def funding_basis(
