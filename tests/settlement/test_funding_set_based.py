@@ -100,6 +100,10 @@ def test_set_based_funding_equals_the_reference_rule_line_by_line(seed):
     per_h = expected.groupby("hospital_id")[["deducted_fen", "prepayment_fen", "collection_fen"]].sum()
     orders = dict(CollectionOrder.objects.filter(batch=batch).values_list("hospital_id", "amount"))
     assert orders == {h: from_fen(c) for h, c in per_h["collection_fen"].items() if c > 0}
+    # and each distributor's payment instruction is the sum of its lines over every hospital
+    per_d = expected.groupby("distributor_id")["amount_fen"].sum()
+    paying = dict(PaymentInstruction.objects.filter(batch=batch).values_list("distributor_id", "amount"))
+    assert paying == {d: from_fen(int(f)) for d, f in per_d.items()}
     assert approved.deducted_amount == from_fen(int(per_h["deducted_fen"].sum()))
     assert approved.prepayment_amount == from_fen(int(per_h["prepayment_fen"].sum()))
     assert approved.collection_amount == from_fen(int(per_h["collection_fen"].sum()))
