@@ -232,16 +232,17 @@ def bigint_type() -> str:
     return "bigint" if connection.vendor == "postgresql" else "INTEGER"
 
 
-def split_sql(source: str | None = None, keep: tuple[str, ...] = (), *, inline: bool = True) -> str:
+def split_sql(source: str | None = None, keep: tuple[str, ...] = ()) -> str:
     """The split query for the running vendor over ``source`` (default: the lines of one
     batch, one parameter: its id), passing the columns ``keep`` of the source through.
-    ``inline``: the source is a plain scan, cheaper to read three times than to keep (on
-    PostgreSQL; the default source, a join, is materialised once)."""
+    On PostgreSQL a given source (a plain scan of staged lines) is inlined, cheaper to read
+    three times than to keep; the default source, a join, is materialised once."""
+    materialise = source is None
     if source is None:
-        source, keep, inline = _BATCH_LINES_SOURCE.format(bigint=bigint_type()), ("line_id", *keep), False
+        source, keep = _BATCH_LINES_SOURCE.format(bigint=bigint_type()), ("line_id", *keep)
     pg = connection.vendor == "postgresql"
     return _SPLIT_SQL.format(
-        cte=("NOT MATERIALIZED " if inline else "MATERIALIZED ") if pg else "",
+        cte=("MATERIALIZED " if materialise else "NOT MATERIALIZED ") if pg else "",
         least="LEAST" if pg else "MIN",
         collate=' COLLATE "C"' if pg else "",
         bigint=bigint_type(),
