@@ -112,9 +112,13 @@ def test_postgres_batch_line_guard_lets_only_the_first_paid_at_through_on_an_app
 
 
 @pytest.mark.postgres
-def test_postgres_batch_line_parents_are_checked_per_statement(approved):
+@pytest.mark.parametrize("merge_above", [None, 0], ids=["probe-per-row", "merged-as-for-a-province"])
+def test_postgres_batch_line_parents_are_checked_per_statement(approved, merge_above):
     # given an approved batch whose lines carry no foreign-key constraint on batch or invoice line
     assert install_immutability_triggers(connection)
+    if merge_above is not None:  # the plan a province batch gets (a merge, no nested loop or hash)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('jicai.batchline_merge_above', %s, false)", [str(merge_above)])
     line = BatchLine.objects.get(batch=approved[1])
     missing = 10**12
     refused = [
@@ -149,8 +153,14 @@ def test_postgres_batch_line_parents_are_checked_per_statement(approved):
             [other.pk, line.pk],
         )
         assert cursor.rowcount == 1
+        # and the planner settings the check turned off for its merge are back as they were
+        cursor.execute("SELECT current_setting('enable_nestloop'), current_setting('enable_hashjoin')")
+        assert cursor.fetchone() == ("on", "on")
         transaction.set_rollback(True)
     assert BatchLine.objects.count() == 1
+    if merge_above is not None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('jicai.batchline_merge_above', '', false)")
 
 
 def test_verify_ledger_command_exits_1_listing_broken_invariants(approved, capsys):
