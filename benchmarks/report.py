@@ -46,6 +46,11 @@ def digest_comparison(doc: dict, eager: dict | None) -> list[str]:
     if eager is None:
         return ["\nNo eager run of the same scale and seed to compare the results with."]
     theirs = {s["stage"]: s.get("detail", {}).get("digests") for s in eager["stages"]}
+    # A stage kept from an earlier run of that day was measured at that run's commit.
+    commits = {
+        s["stage"]: s.get("detail", {}).get("carried_over", {}).get("from_commit") or eager["commit"]
+        for s in eager["stages"]
+    }
     out = []
     for s in doc["stages"]:
         mine = s.get("detail", {}).get("digests")
@@ -59,7 +64,7 @@ def digest_comparison(doc: dict, eager: dict | None) -> list[str]:
         rows = ", ".join(f"{name} {d['rows']:,}" for name, d in mine.items())
         out.append(
             f"- {s['stage']}: {'**identical**' if same else '**DIFFERENT**'} to the eager run "
-            f"of {eager['date']} (commit {eager['commit']}) — rows compared: {rows}"
+            f"of {eager['date']} (commit {commits[s['stage']]}) — rows compared: {rows}"
         )
     return ["", "Results against eager mode (md5 of what each stage wrote, ids and clocks left out):", "", *out]
 
