@@ -388,8 +388,8 @@ def batch_create(*, region_code: str, cutoff: dt.date, user, reason: str = "") -
         _stage_drop(cursor)
         if connection.vendor == "postgresql":
             # The batch's pages into the BRIN index on batch_id (migration 0007), through
-            # which approval, payment and the pages read the batch: unsummarised pages
-            # would be read by every such query. Reads the new pages once (≈ 1 s at L).
+            # which approval and the pages read a batch's whole line set: unsummarised pages
+            # would be read by every such query. Reads the new pages once (0.4 s at L).
             cursor.execute("SELECT brin_summarize_new_values(%s::regclass)", [BATCH_LINE_BRIN])
     if written != staged:  # cannot happen while creations are serialised
         raise RuntimeError(f"batch {batch.no}: {staged} lines staged, {written} written")

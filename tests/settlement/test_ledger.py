@@ -111,14 +111,22 @@ def test_postgres_batch_line_guard_lets_only_the_first_paid_at_through_on_an_app
     assert (line.amount, line.deducted_amount, line.live) == (Decimal("100.00"), Decimal("60.00"), True)
 
 
+@pytest.fixture(params=["probe-per-row", "merged-as-for-a-province"])
+def parent_check_plan(request):
+    """Both plans of the parent check: the threshold 0 gives every INSERT the merge a
+    province batch gets (no nested loop, no hash)."""
+    if request.param == "merged-as-for-a-province":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('jicai.batchline_merge_above', '0', false)")
+    yield request.param
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('jicai.batchline_merge_above', '', false)")
+
+
 @pytest.mark.postgres
-@pytest.mark.parametrize("merge_above", [None, 0], ids=["probe-per-row", "merged-as-for-a-province"])
-def test_postgres_batch_line_parents_are_checked_per_statement(approved, merge_above):
+def test_postgres_batch_line_parents_are_checked_per_statement(approved, parent_check_plan):
     # given an approved batch whose lines carry no foreign-key constraint on batch or invoice line
     assert install_immutability_triggers(connection)
-    if merge_above is not None:  # the plan a province batch gets (a merge, no nested loop or hash)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('jicai.batchline_merge_above', %s, false)", [str(merge_above)])
     line = BatchLine.objects.get(batch=approved[1])
     missing = 10**12
     refused = [
@@ -158,9 +166,6 @@ def test_postgres_batch_line_parents_are_checked_per_statement(approved, merge_a
         assert cursor.fetchone() == ("on", "on")
         transaction.set_rollback(True)
     assert BatchLine.objects.count() == 1
-    if merge_above is not None:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('jicai.batchline_merge_above', '', false)")
 
 
 def test_verify_ledger_command_exits_1_listing_broken_invariants(approved, capsys):
