@@ -14,6 +14,7 @@ import pytest
 from django.db import connection
 
 from benchmarks.schema import schema_create
+from settlement.models.ledger import install_immutability_triggers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -49,6 +50,7 @@ def test_migrated_schema_equals_the_models_schema():
         cur.execute(f"CREATE SCHEMA {SCRATCH}")
         cur.execute(f"SET LOCAL search_path TO {SCRATCH}")
     created = schema_create()
+    assert install_immutability_triggers(connection)  # what every migrate adds (post_migrate)
     with connection.cursor() as cur:
         cur.execute("SET LOCAL search_path TO public")
 

@@ -239,9 +239,10 @@ class BatchLine(models.Model):
         # 2.76M lines at L): the one-live-batch index, (distributor, batch) for an enterprise's
         # lines and a batch's lines of one distributor (instructions, payment), and
         # (hospital, live) for a hospital's. A batch's whole line set is read through a BRIN
-        # index on batch_id, PostgreSQL only (migration 0007): a batch's lines are written by
-        # one INSERT, so they lie in a run of pages of their own, and the BRIN index costs
-        # next to nothing to keep (batch_create summarises the new pages).
+        # index on batch_id, PostgreSQL only (installed after migrate: models.ledger): a
+        # batch's lines are written by one INSERT, so they lie in a run of pages of their
+        # own, and the BRIN index costs next to nothing to keep (batch_create summarises
+        # the new pages).
         indexes = [
             models.Index(fields=["distributor", "batch"], name="batchline_distributor_batch"),
             models.Index(fields=["hospital", "live"]),

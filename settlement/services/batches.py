@@ -45,7 +45,7 @@ from settlement.models import (
     StatementStatus,
 )
 from settlement.models.batches import BATCH_TRANSITIONS, FROZEN_BATCH_STATUSES
-from settlement.models.ledger import Account, EntryKind
+from settlement.models.ledger import BATCH_LINE_BRIN, Account, EntryKind
 from settlement.selectors.due_dates import due_date_expression
 from settlement.services import batch_rules as rules
 from settlement.services.batch_rules import SettlementError, require_reason, require_region, require_role
@@ -127,7 +127,6 @@ _STAGE_COLUMNS = (
     "part",  # 0 blue, 1 red line of a blue line staged here, 2 red line of a line already approved
 )
 BLUE, OWN_RED, LATE_RED = 0, 1, 2
-BATCH_LINE_BRIN = "settlement_batchline_batch_brin"  # settlement migration 0007
 CREATION_LOCK = 0x4A53_0001  # pg_advisory_xact_lock key of batch creation ("JS" 1)
 
 
@@ -387,7 +386,7 @@ def batch_create(*, region_code: str, cutoff: dt.date, user, reason: str = "") -
         written = insert_funded_lines(batch.pk, source, [], available, prepaid)
         _stage_drop(cursor)
         if connection.vendor == "postgresql":
-            # The batch's pages into the BRIN index on batch_id (migration 0007), through
+            # The batch's pages into the BRIN index on batch_id (models.ledger), through
             # which approval and the pages read a batch's whole line set: unsummarised pages
             # would be read by every such query. Reads the new pages once (0.4 s at L).
             cursor.execute("SELECT brin_summarize_new_values(%s::regclass)", [BATCH_LINE_BRIN])
