@@ -308,10 +308,10 @@ CREATE TRIGGER settlementbatch_batchline_kept AFTER DELETE ON settlement_settlem
 # (batch_create summarises the new pages; autosummarize where autovacuum runs). Installed
 # here rather than in a migration so that a schema built from the models has it too.
 BATCH_LINE_BRIN = "settlement_batchline_batch_brin"
-_STORAGE_SQL = f"""
-ALTER TABLE settlement_batchline SET (fillfactor = 45);
-CREATE INDEX IF NOT EXISTS {BATCH_LINE_BRIN} ON settlement_batchline USING brin (batch_id)
-  WITH (pages_per_range = 32, autosummarize = on);
+BATCH_LINE_FILLFACTOR = 45
+_STORAGE_STATE_SQL = f"""
+SELECT COALESCE('fillfactor={BATCH_LINE_FILLFACTOR}' = ANY(reloptions), false), to_regclass(%s) IS NOT NULL
+FROM pg_class WHERE oid = 'settlement_batchline'::regclass
 """
 
 
@@ -319,19 +319,26 @@ def install_immutability_triggers(connection) -> bool:
     """Create (or replace) the PostgreSQL triggers, and the batch lines' storage setting
     and BRIN index; a no-op elsewhere. True when installed.
 
+    The storage setting and the index are changed only when missing, and a failure to
+    create them is raised, not passed over: a migrate that ends without the index would
+    leave batch_create to fail later. (Tests call this inside a transaction with pending
+    trigger events, where ALTER TABLE and CREATE INDEX are refused; there both exist.)
+
     TRUNCATE (test flushes) does not fire row triggers, so tests can still reset tables.
     """
-    from django.db import DatabaseError, transaction
-
     if connection.vendor != "postgresql":
         return False
     with connection.cursor() as cursor:
         cursor.execute(_TRIGGER_SQL)
-    try:
-        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-            cursor.execute(_STORAGE_SQL)
-    except DatabaseError:  # e.g. pending trigger events inside a caller's transaction
-        pass
+        cursor.execute(_STORAGE_STATE_SQL, [BATCH_LINE_BRIN])
+        has_fillfactor, has_brin = cursor.fetchone()
+        if not has_fillfactor:
+            cursor.execute(f"ALTER TABLE settlement_batchline SET (fillfactor = {BATCH_LINE_FILLFACTOR})")
+        if not has_brin:
+            cursor.execute(
+                f"CREATE INDEX {BATCH_LINE_BRIN} ON settlement_batchline USING brin (batch_id) "
+                "WITH (pages_per_range = 32, autosummarize = on)"
+            )
     return True
 
 

@@ -111,6 +111,30 @@ def test_postgres_batch_line_guard_lets_only_the_first_paid_at_through_on_an_app
     assert (line.amount, line.deducted_amount, line.live) == (Decimal("100.00"), Decimal("60.00"), True)
 
 
+@pytest.mark.postgres
+def test_postgres_install_restores_the_batch_lines_brin_index_and_fillfactor():
+    # given a schema whose batch lines lost their BRIN index and storage setting
+    from settlement.models.ledger import BATCH_LINE_BRIN
+
+    def state():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT reloptions, to_regclass(%s) IS NOT NULL FROM pg_class WHERE oid = 'settlement_batchline'::regclass",
+                [BATCH_LINE_BRIN],
+            )
+            return cursor.fetchone()
+
+    assert install_immutability_triggers(connection)
+    assert state() == (["fillfactor=45"], True)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP INDEX {BATCH_LINE_BRIN}")
+        cursor.execute("ALTER TABLE settlement_batchline RESET (fillfactor)")
+    assert state() == (None, False)
+    # when the install runs again (as after every migrate), then both are back
+    assert install_immutability_triggers(connection)
+    assert state() == (["fillfactor=45"], True)
+
+
 @pytest.fixture(params=["probe-per-row", "merged-as-for-a-province"])
 def parent_check_plan(request):
     """Both plans of the parent check: the threshold 0 gives every INSERT the merge a
