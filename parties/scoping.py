@@ -144,6 +144,15 @@ def may_see_bank_details(user: User, enterprise_id: str) -> bool:
 ORDER_LINE = {"hospital": "hospital", "enterprise": "distributor"}
 DELIVERY_LINE = {"hospital": "order_line__hospital", "enterprise": "order_line__distributor"}
 INVOICE_LINE = {"hospital": "hospital", "enterprise": "distributor"}
+# A batch line's parties are its invoice line's (copied onto it for set-based funding). The
+# batch-line table has no index by party (each costs seconds per province batch written):
+# a party's batch lines are found through the invoice line's party indexes, a bureau's by
+# the batch (BRIN) and the line's own hospital.
+BATCH_LINE = {
+    "hospital": "invoice_line__hospital",
+    "hospital_region": "hospital__region",
+    "enterprise": "invoice_line__distributor",
+}
 AGREEMENT = {"hospital": "hospital", "enterprise": ()}
 AWARD = {"region": "supply_region", "enterprise": "enterprise", "covers_hospital": "supply_region"}
 FUND_ALLOCATION = {"hospital": "hospital"}

@@ -171,9 +171,9 @@ class BatchLine(models.Model):
     invoice line so funding and payment work set-based on this table alone.
     """
 
-    # No single-column FK indexes for batch, hospital, distributor: the composite indexes
-    # below lead with hospital and distributor, and a BRIN index serves batch on PostgreSQL
-    # (a batch's whole line set is written at creation, and each B-tree index costs on every
+    # No FK indexes for batch, hospital, distributor (see Meta.indexes): a BRIN index serves
+    # batch on PostgreSQL, and a party's lines are reached through its invoice lines (a
+    # batch's whole line set is written at creation, and each B-tree index costs on every
     # row; the varchar FKs even had two each).
     # Batch and invoice line are checked set-based on PostgreSQL instead of by a foreign-key
     # constraint (settlement.models.ledger, trigger batchline_parents): the constraint's two
@@ -185,7 +185,8 @@ class BatchLine(models.Model):
         SettlementBatch, on_delete=models.PROTECT, related_name="lines", db_index=False, db_constraint=False
     )
     # Look-ups by invoice line ask for the live one: the partial unique index
-    # batch_line_one_live_batch serves them; look-ups within a batch go by (batch, distributor).
+    # batch_line_one_live_batch serves them, and a party's live lines through its invoice
+    # lines; look-ups within a batch go by the BRIN index on batch.
     invoice_line = models.ForeignKey(
         "settlement.InvoiceLine",
         on_delete=models.PROTECT,
@@ -235,18 +236,16 @@ class BatchLine(models.Model):
                 condition=Q(prepayment_amount__isnull=True) | Q(prepayment_amount__gte=0, collection_amount__gte=0),
             ),
         ]
-        # Three B-tree indexes besides the key (each costs about 5 s per province batch of
-        # 2.76M lines at L): the one-live-batch index, (distributor, batch) for an enterprise's
-        # lines and a batch's lines of one distributor (instructions, payment), and
-        # (hospital, live) for a hospital's. A batch's whole line set is read through a BRIN
-        # index on batch_id, PostgreSQL only (installed after migrate: models.ledger): a
-        # batch's lines are written by one INSERT, so they lie in a run of pages of their
-        # own, and the BRIN index costs next to nothing to keep (batch_create summarises
-        # the new pages).
-        indexes = [
-            models.Index(fields=["distributor", "batch"], name="batchline_distributor_batch"),
-            models.Index(fields=["hospital", "live"]),
-        ]
+        # One B-tree index besides the key: the one-live-batch index (each B-tree index
+        # costs 3–5 s of a province batch of 2.76M lines at L). A batch's lines, of one
+        # distributor too (instructions, payment), are read through a BRIN index on
+        # batch_id, PostgreSQL only (installed after migrate: models.ledger): a batch's
+        # lines are written by one INSERT, so they lie in a run of pages of their own, and
+        # the BRIN index costs next to nothing to keep (batch_create summarises the new
+        # pages). A party's lines are found through its invoice lines' indexes and the
+        # one-live-batch index (parties.scoping.BATCH_LINE): the same hospital and
+        # distributor, already indexed there.
+        indexes = []
 
     def save(self, *args, **kwargs):
         if self.pk and self.batch.is_frozen:

@@ -15,12 +15,11 @@ from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
 
-from parties.models import BUREAU_ROLES
-from parties.scoping import NOTHING, PREPAYMENT, scope_q, sees_everything, user_region_prefix
+from parties.models import BUREAU_ROLES, Role
+from parties.scoping import BATCH_LINE, NOTHING, PREPAYMENT, scope_q, sees_everything, user_region_prefix
 from procurement.models import Prepayment
 from settlement.models import BatchLine, CollectionOrder, PaymentInstruction, SettlementBatch
 
-BATCH_LINE = {"hospital": "hospital", "enterprise": "distributor"}
 COLLECTION = {"hospital": "hospital"}
 
 
@@ -40,7 +39,20 @@ def batches_for(user) -> QuerySet:
 
 
 def batch_lines_for(user) -> QuerySet:
-    return BatchLine.objects.filter(scope_q(user, **BATCH_LINE))
+    return scoped_batch_lines(BatchLine.objects.all(), user)
+
+
+def scoped_batch_lines(qs: QuerySet, user) -> QuerySet:
+    """``qs`` narrowed to the batch lines ``user`` may see. A party is matched through its
+    invoice lines (indexed by party; batch lines are not) and on the line's own copy of the
+    party as well, which changes nothing in what is seen, but lets a plan that scans a
+    batch's lines drop the other parties' before joining their invoice lines."""
+    qs = qs.filter(scope_q(user, **BATCH_LINE))
+    if user.is_authenticated and user.role == Role.ENTERPRISE and user.enterprise_id:
+        qs = qs.filter(distributor_id=user.enterprise_id)
+    elif user.is_authenticated and user.role == Role.HOSPITAL and user.hospital_id:
+        qs = qs.filter(hospital_id=user.hospital_id)
+    return qs
 
 
 def instructions_for(user) -> QuerySet:

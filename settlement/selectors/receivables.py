@@ -25,14 +25,13 @@ from django.utils import timezone
 from interchange.money import from_fen
 from parties.policy import policy_value
 from parties.scoping import INVOICE_LINE, scoped
-from settlement.models import BatchLine, InvoiceKind, InvoiceLine, MatchStatus
-from settlement.models.batches import FROZEN_BATCH_STATUSES
+from settlement.models import BatchLine, BatchStatus, InvoiceKind, InvoiceLine, MatchStatus
+from settlement.selectors.batches import scoped_batch_lines
 from settlement.services.funding import fen_of
 
 BUCKETS = ("bucket_0_30", "bucket_31_60", "bucket_61_90", "bucket_over_90")
 # bucket → (min age, max age) in days, inclusive; None = no upper bound.
 BUCKET_AGES = {"bucket_0_30": (0, 30), "bucket_31_60": (31, 60), "bucket_61_90": (61, 90), "bucket_over_90": (91, None)}
-BATCH_LINE = {"hospital": "hospital", "enterprise": "distributor"}
 
 
 def _paid(path: str = "pk"):
@@ -137,11 +136,13 @@ def ageing_totals(rows: list[AgeingRow]) -> dict[str, Decimal]:
 
 def expected_pay_dates(*, user, limit: int = 200) -> list[dict]:
     """Unpaid lines in an approved batch with the day the money is expected:
-    approval date + BANK_PAYMENT_DAYS (the bank's execution time), oldest due first."""
-    lines = scoped(
-        BatchLine.objects.filter(live=True, paid_at__isnull=True, batch__status__in=FROZEN_BATCH_STATUSES),
-        user,
-        **BATCH_LINE,
+    approval date + BANK_PAYMENT_DAYS (the bank's execution time), oldest due first.
+
+    Only batches still ``approved`` can hold an unpaid line: a batch becomes ``paid`` once
+    every instruction is paid, and paying an instruction dates all its lines. So the read
+    is bounded by the open batches' lines (BRIN on batch), however long the history."""
+    lines = scoped_batch_lines(
+        BatchLine.objects.filter(live=True, paid_at__isnull=True, batch__status=BatchStatus.APPROVED), user
     ).select_related("batch", "invoice_line")
     out = []
     for line in lines.order_by("due_date", "pk")[:limit]:

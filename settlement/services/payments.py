@@ -437,13 +437,16 @@ def confirmations_write(
     )
     InstructionEvent.objects.bulk_create(events, batch_size=2000)
     report.created = len(apply)
-    paid_ids = [instructions[r.instruction_no].pk for r in apply if r.status == ConfirmationStatus.SUCCESS]
-    if paid_ids:
+    paid = [instructions[r.instruction_no] for r in apply if r.status == ConfirmationStatus.SUCCESS]
+    if paid:
         # One UPDATE: every line of a just-paid (batch, distributor) gets its instruction's time.
+        # The batches named first, so their lines are read through the BRIN index on batch
+        # (batch lines have no index by distributor), not the whole table.
         paying = PaymentInstruction.objects.filter(
-            pk__in=paid_ids, batch_id=OuterRef("batch_id"), distributor_id=OuterRef("distributor_id")
+            pk__in=[i.pk for i in paid], batch_id=OuterRef("batch_id"), distributor_id=OuterRef("distributor_id")
         )
-        BatchLine.objects.filter(Exists(paying), live=True, paid_at__isnull=True).update(
+        paid_batches = sorted({i.batch_id for i in paid})
+        BatchLine.objects.filter(Exists(paying), batch_id__in=paid_batches, live=True, paid_at__isnull=True).update(
             paid_at=Subquery(paying.values("paid_at")[:1])
         )
         journal_post_bulk(specs, user=user)
