@@ -8,7 +8,8 @@ also go to the price analysts of the covering bureaus.
 
 E-mail: one digest per user per scan. The in-app rows are written with the alerts; the
 digest claims a user's not-yet-mailed rows (emailed_at) in a transaction and sends after
-it commits; a failed send gives the claim back so the next digest carries them.
+it commits; a failed send gives the claim back so the next digest carries them. A user
+without an e-mail address gets in-app notices only: they are written already stamped.
 """
 
 from __future__ import annotations
@@ -112,6 +113,11 @@ def notifications_for_alerts(*, alerts: Iterable[tuple[Alert, str]]) -> set[int]
     if not pairs:
         return set()
     recipients = _recipients([a for a, _ in pairs])
+    # A notice to a user without an e-mail address is stamped mailed as it is written:
+    # no digest will carry it, and claiming it later was an UPDATE of every such row
+    # (the largest statement of the L alert scan: 50–59 s for 2.77M notices).
+    told = {uid for users in recipients.values() for uid in users}
+    mailable = set(User.objects.filter(pk__in=told).exclude(email="").values_list("pk", flat=True)) if told else set()
     now = timezone.now()
     labels = {k.value: str(k.label) for k in AlertKind}  # one translation per kind, not per row
     rows: list[tuple] = []
@@ -122,7 +128,9 @@ def notifications_for_alerts(*, alerts: Iterable[tuple[Alert, str]]) -> set[int]
         label = labels.get(alert.kind) or str(AlertKind(alert.kind).label)
         title = f"{REASON_TITLES.get(reason, reason)}: {label} {alert.subject_key}"[:200]
         for uid in user_ids:
-            rows.append((uid, alert.pk, alert.kind, reason, title, alert.message, now, None, None))
+            rows.append(
+                (uid, alert.pk, alert.kind, reason, title, alert.message, now, None, None if uid in mailable else now)
+            )
     insert_rows(Notification, NOTIFICATION_COLUMNS, rows)
     return {r[0] for r in rows}
 
@@ -154,7 +162,8 @@ def notifications_send_digests(*, user_ids: Iterable[int] | None = None) -> int:
     """One e-mail per user carrying every notice not mailed yet; returns mails sent.
 
     Run after the scan has committed (never inside a transaction that may roll back).
-    Users without an e-mail address keep their in-app notices only (marked mailed).
+    Users without an e-mail address keep their in-app notices only: stamped when written,
+    or marked mailed here if the address went between the scan and the digest.
     """
     claimed, claimed_at = _claim(None if user_ids is None else list(user_ids))
     if not claimed:

@@ -249,6 +249,25 @@ def test_digest_deferred_by_the_caller_sends_one_mail_for_several_partitions(dja
     assert notifications_send_digests() == 0
 
 
+def test_a_user_without_an_e_mail_address_gets_notices_already_stamped_mailed(django_capture_on_commit_callbacks):
+    # given two users of one enterprise, one with an address and one without
+    ent = EnterpriseFactory()
+    mailed = enterprise_user(ent, email="e@example.com")
+    in_app = enterprise_user(ent)
+    # when an alert for the enterprise is raised
+    sync([finding("A/1", enterprise_code=ent.credit_code, responsible="enterprise")], digest=False)
+    # then both are told in the app; only the notice of the user with an address waits for a digest
+    notices = {n.user_id: n for n in Notification.objects.all()}
+    assert set(notices) == {mailed.pk, in_app.pk}
+    assert notices[mailed.pk].emailed_at is None
+    assert notices[in_app.pk].emailed_at == notices[in_app.pk].created_at
+    assert notices[in_app.pk].read_at is None
+    # and the digest mails the one, and claims nothing of the other
+    assert notifications_send_digests() == 1
+    assert [m.to for m in mail.outbox] == [["e@example.com"]]
+    assert Notification.objects.get(user=in_app).emailed_at == notices[in_app.pk].emailed_at
+
+
 def test_a_failed_mail_gives_the_notices_back(monkeypatch, django_capture_on_commit_callbacks):
     ent = EnterpriseFactory()
     enterprise_user(ent, email="e@example.com")
@@ -314,7 +333,7 @@ def test_text_with_tabs_newlines_and_backslashes_is_stored_as_found():
     message = "少送\t2 盒\n第二行 \\N 反斜杠\\ / short\r\nby 2"
     evidence = {"note": "a\tb\\c\nd", "lines": ["PO1/1", "\\N"], "amount": "12.30"}
     ent = EnterpriseFactory()
-    user = enterprise_user(ent)
+    user = enterprise_user(ent, email="e@example.com")
     # when it is raised
     sync(
         [
