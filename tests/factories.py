@@ -344,3 +344,20 @@ def settleable_line(hospital, distributor, *, amount: str = "100.00", accepted: 
                                    accepted_qty=1, rejected_qty=0, received_at=at(accepted, 11),
                                    accepted_date=dt.date.fromisoformat(accepted))
     return ConfirmedInvoiceLineFactory(delivery_line=delivery, qty=1, unit_price=price, amount=price, **kw)
+
+
+def pay_instruction(user, instruction, *, paid_at: str = "2026-10-08T10:00:00+08:00", bank_ref: str = ""):
+    """Apply one successful bank confirmation of ``instruction`` in full (as the bank file
+    would carry it); returns the report."""
+    from settlement.services.payments import confirmation_rows, payment_confirmations_apply
+
+    cells = {
+        "instruction_no": instruction.no,
+        "payee_credit_code": instruction.distributor_id,
+        "amount": str(instruction.amount),
+        "status": "success",
+        "paid_at": paid_at,
+        "bank_ref": bank_ref or f"BR{instruction.no}",
+    }
+    rows, errors = confirmation_rows([(2, cells)])
+    return payment_confirmations_apply(rows=rows, user=user, source="t.csv", cell_errors=errors)

@@ -300,8 +300,9 @@ CREATE TRIGGER settlementbatch_batchline_kept AFTER DELETE ON settlement_settlem
 """
 
 
-# Room on each page for the two updates a batch line gets (funding, paid_at): HOT updates
-# without index churn (approval of 100k lines: ~14 s → ~9 s). An optimisation only.
+# Room on each page for the updates a batch line may get (paid_at once; its funding again
+# when approval re-splits): HOT updates without index churn. An optimisation only; 100
+# would write the L batch about 2 s faster (benchmarks/README.md, sixth session).
 # A batch's whole line set is read through a BRIN index on batch_id (no B-tree leads with
 # batch: settlement.models.batches.BatchLine): one INSERT writes a batch's lines into pages
 # of their own, so the index is nearly exact and costs next to nothing to keep

@@ -13,7 +13,6 @@ from settlement.exports_batches import batch_lines_rows
 from settlement.selectors.batches import batch_lines_for
 from settlement.selectors.receivables import expected_pay_dates
 from settlement.services.batches import batch_approve, batch_create, batch_submit
-from settlement.services.payments import confirmation_rows, payment_confirmations_apply
 from tests.factories import (
     EnterpriseFactory,
     HospitalFactory,
@@ -21,6 +20,7 @@ from tests.factories import (
     batch_staff,
     enterprise_user,
     hospital_user,
+    pay_instruction,
     settleable_line,
 )
 
@@ -79,19 +79,6 @@ def test_the_batch_lines_export_follows_the_same_scope(world):
     assert {r[4] for r in rows} == {d1.pk}
 
 
-def _pay(staff, instruction, when: str = "2026-10-08T10:00:00+08:00") -> None:
-    cells = {
-        "instruction_no": instruction.no,
-        "payee_credit_code": instruction.distributor_id,
-        "amount": str(instruction.amount),
-        "status": "success",
-        "paid_at": when,
-        "bank_ref": f"BR{instruction.no}",
-    }
-    rows, errors = confirmation_rows([(2, cells)])
-    payment_confirmations_apply(rows=rows, user=staff[1], source="t.csv", cell_errors=errors)
-
-
 def test_expected_payments_list_a_partys_unpaid_lines_until_paid(world):
     staff, batch, (h1, _h2), (d1, d2), _lines = world
     days = int(policy_value("BANK_PAYMENT_DAYS", batch.region_id))
@@ -102,11 +89,11 @@ def test_expected_payments_list_a_partys_unpaid_lines_until_paid(world):
     assert {r["expected_pay_date"] for r in mine} == {expected}
     assert [str(r["amount"]) for r in expected_pay_dates(user=hospital_user(h1))] == ["10.00", "20.00"]
     # when d1's instruction is paid, its lines leave the list; d2's stay until the batch is paid
-    _pay(staff, batch.instructions.get(distributor=d1))
+    pay_instruction(staff[1], batch.instructions.get(distributor=d1))
     assert expected_pay_dates(user=enterprise_user(d1)) == []
     assert [str(r["amount"]) for r in expected_pay_dates(user=hospital_user(h1))] == ["20.00"]
     assert [str(r["amount"]) for r in expected_pay_dates(user=enterprise_user(d2))] == ["20.00"]
-    _pay(staff, batch.instructions.get(distributor=d2))
+    pay_instruction(staff[1], batch.instructions.get(distributor=d2))
     batch.refresh_from_db()
     assert batch.status == "paid"
     assert expected_pay_dates(user=enterprise_user(d2)) == []

@@ -20,6 +20,7 @@ from tests.factories import (
     batch_staff,
     enterprise_user,
     hospital_user,
+    pay_instruction,
     settleable_line,
 )
 
@@ -53,28 +54,11 @@ def test_buckets_by_days_since_acceptance(world):
 
 def test_paid_lines_leave_the_receivables(world):
     staff, _h, (d1, _d2) = world
-    from settlement.services.payments import confirmation_rows, payment_confirmations_apply
-
     batch = batch_create(region_code="371000", cutoff=AS_OF, user=staff[1])
     batch_submit(batch_no=batch.no, user=staff[1])
     batch_approve(batch_no=batch.no, user=staff[2])
     instr = batch.instructions.get(distributor=d1)
-    rows, _ = confirmation_rows(
-        [
-            (
-                2,
-                {
-                    "instruction_no": instr.no,
-                    "payee_credit_code": d1.pk,
-                    "amount": str(instr.amount),
-                    "status": "success",
-                    "paid_at": "2027-01-02T09:00:00",
-                    "bank_ref": "X",
-                },
-            )
-        ]
-    )
-    payment_confirmations_apply(rows=rows, user=staff[1])
+    pay_instruction(staff[1], instr, paid_at="2027-01-02T09:00:00", bank_ref="X")
     left = receivables_ageing(user=staff[1], as_of=AS_OF)
     assert [r.distributor_credit_code for r in left] == [world[2][1].pk]
 
