@@ -67,7 +67,7 @@ def _batch_annotations() -> dict:
     annotations = {
         "batch_no": Coalesce(Subquery(own.values("batch__no")[:1]), Value("")),
         "bl_batch": Subquery(approved.values("batch_id")[:1]),
-        "paid_at_": Subquery(approved.values("paid_at")[:1]),
+        "paid_at_": Subquery(approved.with_paid_at().values("paid_at")[:1]),
     }
     reds = (
         BatchLine.objects.filter(

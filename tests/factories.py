@@ -361,3 +361,28 @@ def pay_instruction(user, instruction, *, paid_at: str = "2026-10-08T10:00:00+08
     }
     rows, errors = confirmation_rows([(2, cells)])
     return payment_confirmations_apply(rows=rows, user=user, source="t.csv", cell_errors=errors)
+
+
+def paid_instruction_for(batch, distributor, *, paid_at: dt.datetime, amount: Decimal | None = None):
+    """The paid instruction of ``distributor`` in ``batch``, written directly (no bank file):
+    what makes that distributor's lines there paid (BatchLineQuerySet.paid). ``amount``
+    defaults to Σ those lines (at least one fen)."""
+    from django.db.models import Sum
+
+    from settlement.models import BatchLine, InstructionStatus, PaymentInstruction
+
+    if amount is None:
+        total = BatchLine.objects.filter(batch=batch, distributor=distributor).aggregate(s=Sum("amount"))["s"]
+        amount = max(total or Decimal("0"), Decimal("0.01"))
+    instruction, _ = PaymentInstruction.objects.update_or_create(
+        batch=batch,
+        distributor=distributor,
+        defaults={
+            "no": f"ZFT{batch.pk:06d}{str(distributor.pk)[-6:]}",
+            "payee_name": str(distributor),
+            "amount": amount,
+            "status": InstructionStatus.PAID,
+            "paid_at": paid_at,
+        },
+    )
+    return instruction

@@ -252,7 +252,11 @@ class BatchDetail(APIView):
         if batch is None:
             raise Http404
         lines = (
-            batch_lines_for(request.user).filter(batch=batch).select_related("invoice_line").order_by("due_date", "pk")
+            batch_lines_for(request.user)
+            .filter(batch=batch)
+            .with_paid_at()
+            .select_related("invoice_line")
+            .order_by("due_date", "pk")
         )
         paginator = StandardPagination()
         page = paginator.paginate_queryset(lines, request, view=self)

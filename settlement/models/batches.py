@@ -12,8 +12,10 @@ row per transition (who, when, why). The database holds what it can:
   bank reference is used once, one collection order per batch and hospital.
 
 Approved batches and their lines are immutable (model ``save``/``delete`` guards, and a
-trigger on PostgreSQL: ``settlement.models.ledger.install_immutability_triggers``); the
-one field that changes afterwards is a line's ``paid_at`` (payment confirmation).
+trigger on PostgreSQL: ``settlement.models.ledger.install_immutability_triggers``). A line
+is paid when its distributor's instruction in its batch is: the line carries no paid mark
+of its own (``BatchLineQuerySet.paid``), so a bank confirmation writes one instruction, not
+every line it pays.
 
 Money: Decimal yuan with 2 places (interchange.money); services compute in integer fen.
 """
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils.translation import gettext_lazy as _
 
 from parties.models import Enterprise, Hospital, Region
@@ -158,6 +160,32 @@ class BatchEvent(models.Model):
         ordering = ["at", "id"]
 
 
+def paid_instruction(path: str = ""):
+    """The paid instruction of the batch line at ``path`` (its batch and distributor)."""
+    return PaymentInstruction.objects.filter(
+        batch_id=OuterRef(f"{path}batch_id"),
+        distributor_id=OuterRef(f"{path}distributor_id"),
+        status=InstructionStatus.PAID,
+    )
+
+
+class BatchLineQuerySet(models.QuerySet):
+    """A line is paid when the instruction of its batch and distributor is paid: every
+    line of a (batch, distributor) is paid by that one instruction, at its ``paid_at``.
+    One instruction counts per (batch, distributor) (instruction_one_live_per_batch_distributor),
+    and only an approved batch has instructions, so a paid line is live and funded."""
+
+    def paid(self):
+        return self.filter(Exists(paid_instruction()))
+
+    def unpaid(self):
+        return self.filter(~Exists(paid_instruction()))
+
+    def with_paid_at(self):
+        """Annotate ``paid_at``: the paying instruction's time, None while unpaid."""
+        return self.annotate(paid_at=Subquery(paid_instruction().values("paid_at")[:1]))
+
+
 class BatchLine(models.Model):
     """One invoice line of a batch. Blue lines are positive; a red line (reversal) is a
     negative line, netted against the same distributor's payment.
@@ -166,8 +194,9 @@ class BatchLine(models.Model):
     exactly. Creation splits it against what is available then (the batch's
     ``funding_basis``); approval keeps that split, or splits again if other amounts are
     available by then. Lines written before creation planned the split have nulls until
-    approval. ``paid_at`` is set when the distributor's
-    instruction is confirmed paid. ``hospital``/``distributor`` are copied from the
+    approval. A line is paid when its distributor's instruction in the batch is confirmed
+    paid (``BatchLineQuerySet.paid``); the line itself is written once, at creation (and
+    again only when approval splits its funding anew). ``hospital``/``distributor`` are copied from the
     invoice line so funding and payment work set-based on this table alone.
     """
 
@@ -209,7 +238,8 @@ class BatchLine(models.Model):
     deducted_amount = amount_field(_("基金抵扣 / deducted"), null=True, blank=True)
     prepayment_amount = amount_field(_("预付金抵扣 / from prepayment"), null=True, blank=True)
     collection_amount = amount_field(_("托收 / collection"), null=True, blank=True)
-    paid_at = models.DateTimeField(_("支付时间 / paid at"), null=True, blank=True)
+
+    objects = BatchLineQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("结算批次明细 / batch line")
@@ -226,10 +256,6 @@ class BatchLine(models.Model):
                     deducted_amount__isnull=True, prepayment_amount__isnull=True, collection_amount__isnull=True
                 )
                 | Q(deducted_amount__isnull=False, prepayment_amount__isnull=False, collection_amount__isnull=False),
-            ),
-            models.CheckConstraint(
-                name="batch_line_paid_only_when_live_and_funded",
-                condition=Q(paid_at__isnull=True) | Q(live=True, deducted_amount__isnull=False),
             ),
             models.CheckConstraint(
                 name="batch_line_parts_nonnegative",

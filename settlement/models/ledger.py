@@ -196,12 +196,11 @@ CREATE TRIGGER settlementbatch_guard BEFORE UPDATE OR DELETE ON settlement_settl
 CREATE OR REPLACE FUNCTION jicai_batchline_guard() RETURNS trigger AS $$
 DECLARE st text;
 BEGIN
-  -- Fast path (no look-up): the two writes a line ever gets, funding once and paid_at once.
+  -- Fast path (no look-up): the one write a line gets after creation, its funding once.
   IF TG_OP = 'UPDATE' AND NEW.amount = OLD.amount AND NEW.live = OLD.live
      AND NEW.invoice_line_id = OLD.invoice_line_id AND NEW.batch_id = OLD.batch_id
      AND (OLD.deducted_amount IS NULL OR (NEW.deducted_amount = OLD.deducted_amount
-          AND NEW.prepayment_amount = OLD.prepayment_amount AND NEW.collection_amount = OLD.collection_amount))
-     AND (OLD.paid_at IS NULL OR NEW.paid_at = OLD.paid_at) THEN
+          AND NEW.prepayment_amount = OLD.prepayment_amount AND NEW.collection_amount = OLD.collection_amount)) THEN
     RETURN NEW;
   END IF;
   SELECT status INTO st FROM settlement_settlementbatch WHERE id = OLD.batch_id;
@@ -211,8 +210,7 @@ BEGIN
        OR NEW.invoice_line_id <> OLD.invoice_line_id OR NEW.batch_id <> OLD.batch_id
        OR NEW.deducted_amount IS DISTINCT FROM OLD.deducted_amount
        OR NEW.prepayment_amount IS DISTINCT FROM OLD.prepayment_amount
-       OR NEW.collection_amount IS DISTINCT FROM OLD.collection_amount
-       OR (OLD.paid_at IS NOT NULL AND NEW.paid_at IS DISTINCT FROM OLD.paid_at) THEN
+       OR NEW.collection_amount IS DISTINCT FROM OLD.collection_amount THEN
       RAISE EXCEPTION 'lines of an approved batch are immutable (% on batch line %)', TG_OP, OLD.id
         USING ERRCODE = '23514';
     END IF;
@@ -224,14 +222,13 @@ DROP TRIGGER IF EXISTS batchline_guard ON settlement_batchline;
 CREATE TRIGGER batchline_guard BEFORE DELETE ON settlement_batchline
   FOR EACH ROW EXECUTE FUNCTION jicai_batchline_guard();
 -- The fast path again as the trigger's WHEN (evaluated without calling the function): the
--- funding write of a whole batch and the paid_at writes cost no PL/pgSQL call per row.
+-- funding write of a whole batch costs no PL/pgSQL call per row.
 DROP TRIGGER IF EXISTS batchline_guard_update ON settlement_batchline;
 CREATE TRIGGER batchline_guard_update BEFORE UPDATE ON settlement_batchline
   FOR EACH ROW WHEN ((NEW.amount = OLD.amount AND NEW.live = OLD.live
      AND NEW.invoice_line_id = OLD.invoice_line_id AND NEW.batch_id = OLD.batch_id
      AND (OLD.deducted_amount IS NULL OR (NEW.deducted_amount = OLD.deducted_amount
-          AND NEW.prepayment_amount = OLD.prepayment_amount AND NEW.collection_amount = OLD.collection_amount))
-     AND (OLD.paid_at IS NULL OR NEW.paid_at = OLD.paid_at)) IS NOT TRUE)
+          AND NEW.prepayment_amount = OLD.prepayment_amount AND NEW.collection_amount = OLD.collection_amount))) IS NOT TRUE)
   EXECUTE FUNCTION jicai_batchline_guard();
 
 -- A batch line's batch and invoice line, checked per statement instead of per row (the
@@ -300,30 +297,24 @@ CREATE TRIGGER settlementbatch_batchline_kept AFTER DELETE ON settlement_settlem
 """
 
 
-# Room on each page for the updates a batch line may get (paid_at once; its funding again
-# when approval re-splits): HOT updates without index churn. An optimisation only; 100
-# would write the L batch about 2 s faster (benchmarks/README.md, sixth session).
 # A batch's whole line set is read through a BRIN index on batch_id (no B-tree leads with
 # batch: settlement.models.batches.BatchLine): one INSERT writes a batch's lines into pages
 # of their own, so the index is nearly exact and costs next to nothing to keep
 # (batch_create summarises the new pages; autosummarize where autovacuum runs). Installed
 # here rather than in a migration so that a schema built from the models has it too.
+# (Lines are written once and not updated after, but for a funding split anew at approval:
+# their pages are filled, the default fillfactor; migration 0009.)
 BATCH_LINE_BRIN = "settlement_batchline_batch_brin"
-BATCH_LINE_FILLFACTOR = 45
-_STORAGE_STATE_SQL = f"""
-SELECT COALESCE('fillfactor={BATCH_LINE_FILLFACTOR}' = ANY(reloptions), false), to_regclass(%s) IS NOT NULL
-FROM pg_class WHERE oid = 'settlement_batchline'::regclass
-"""
 
 
 def install_immutability_triggers(connection) -> bool:
-    """Create (or replace) the PostgreSQL triggers, and the batch lines' storage setting
-    and BRIN index; a no-op elsewhere. True when installed.
+    """Create (or replace) the PostgreSQL triggers, and the batch lines' BRIN index; a
+    no-op elsewhere. True when installed.
 
-    The storage setting and the index are changed only when missing, and a failure to
-    create them is raised, not passed over: a migrate that ends without the index would
-    leave batch_create to fail later. (Tests call this inside a transaction with pending
-    trigger events, where ALTER TABLE and CREATE INDEX are refused; there both exist.)
+    The index is created only when missing, and a failure to create it is raised, not
+    passed over: a migrate that ends without the index would leave batch_create to fail
+    later. (Tests call this inside a transaction with pending trigger events, where
+    CREATE INDEX is refused; there it exists.)
 
     TRUNCATE (test flushes) does not fire row triggers, so tests can still reset tables.
     """
@@ -331,11 +322,8 @@ def install_immutability_triggers(connection) -> bool:
         return False
     with connection.cursor() as cursor:
         cursor.execute(_TRIGGER_SQL)
-        cursor.execute(_STORAGE_STATE_SQL, [BATCH_LINE_BRIN])
-        has_fillfactor, has_brin = cursor.fetchone()
-        if not has_fillfactor:
-            cursor.execute(f"ALTER TABLE settlement_batchline SET (fillfactor = {BATCH_LINE_FILLFACTOR})")
-        if not has_brin:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [BATCH_LINE_BRIN])
+        if not cursor.fetchone()[0]:
             cursor.execute(
                 f"CREATE INDEX {BATCH_LINE_BRIN} ON settlement_batchline USING brin (batch_id) "
                 "WITH (pages_per_range = 32, autosummarize = on)"

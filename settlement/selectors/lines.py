@@ -150,7 +150,7 @@ def _batch_annotations() -> dict:
     return {
         "in_batch": Exists(live),
         "batch_approved": Exists(live.filter(batch__status__in=frozen_batch_statuses())),
-        "batch_paid": Exists(live.filter(paid_at__isnull=False)),
+        "batch_paid": Exists(live.paid()),
     }
 
 

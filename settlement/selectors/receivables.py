@@ -35,9 +35,9 @@ BUCKET_AGES = {"bucket_0_30": (0, 30), "bucket_31_60": (31, 60), "bucket_61_90":
 
 
 def _paid(path: str = "pk"):
-    # live=True adds nothing (a paid line is live: batch_line_paid_only_when_live_and_funded)
+    # live=True adds nothing (only an approved batch, whose lines stay live, has instructions)
     # but lets the partial unique index batch_line_one_live_batch serve the look-up.
-    return Exists(BatchLine.objects.filter(invoice_line=OuterRef(path), live=True, paid_at__isnull=False))
+    return Exists(BatchLine.objects.filter(invoice_line=OuterRef(path), live=True).paid())
 
 
 def unpaid_blue_lines(*, user, as_of: dt.date) -> QuerySet:
@@ -139,10 +139,10 @@ def expected_pay_dates(*, user, limit: int = 200) -> list[dict]:
     approval date + BANK_PAYMENT_DAYS (the bank's execution time), oldest due first.
 
     Only batches still ``approved`` can hold an unpaid line: a batch becomes ``paid`` once
-    every instruction is paid, and paying an instruction dates all its lines. So the read
-    is bounded by the open batches' lines (BRIN on batch), however long the history."""
+    every instruction is paid, and a paid instruction pays all its lines. So the read is
+    bounded by the open batches' lines (BRIN on batch), however long the history."""
     lines = scoped_batch_lines(
-        BatchLine.objects.filter(live=True, paid_at__isnull=True, batch__status=BatchStatus.APPROVED), user
+        BatchLine.objects.filter(live=True, batch__status=BatchStatus.APPROVED).unpaid(), user
     ).select_related("batch", "invoice_line")
     out = []
     for line in lines.order_by("due_date", "pk")[:limit]:

@@ -169,7 +169,7 @@ def _money(value) -> str:
 def _batch_annotations() -> dict:
     """in_batch / batch_approved / batch_paid per invoice line: the same definitions as the
     line stages of settlement.selectors.lines (a line's live batch line, its batch status,
-    its paid mark). False while the batches module is absent."""
+    whether its instruction is paid). False while the batches module is absent."""
     batches = batches_module()
     if batches is None:
         return {"in_batch": Value(False), "batch_approved": Value(False), "batch_paid": Value(False)}
@@ -177,7 +177,7 @@ def _batch_annotations() -> dict:
     return {
         "in_batch": Exists(live),
         "batch_approved": Exists(live.filter(batch__status__in=frozen_batch_statuses())),
-        "batch_paid": Exists(live.filter(paid_at__isnull=False)),
+        "batch_paid": Exists(live.paid()),
     }
 
 

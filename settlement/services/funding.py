@@ -265,16 +265,25 @@ def parts_sql(alias: str = "s") -> tuple[str, str, str]:
 
 def fund_lines(batch_id: int, available_fen: Mapping[str, int], prepayment_fen: Mapping[str, int]) -> int:
     """Write every line's three parts with one set-based UPDATE computed in the database
-    (no line leaves it). Returns the number of lines written."""
+    (no line leaves it). Lines whose parts come out as they are stay untouched: batch
+    lines are written once and their pages filled, so each changed line is a new row
+    version elsewhere, with its index entries. Returns the number of lines written."""
     d, p, c = parts_sql()
+    pg = connection.vendor == "postgresql"
+    table = "b" if pg else "settlement_batchline"
+    alias = " AS b" if pg else ""
+    same = "IS NOT DISTINCT FROM" if pg else "IS"
+    changed = " OR ".join(
+        f"NOT ({table}.{col} {same} {part})"
+        for col, part in zip(("deducted_amount", "prepayment_amount", "collection_amount"), (d, p, c), strict=True)
+    )
     with connection.cursor() as cursor:
         _fill_available(cursor, available_fen, prepayment_fen)
-        table = "b" if connection.vendor == "postgresql" else "settlement_batchline"
-        alias = " AS b" if connection.vendor == "postgresql" else ""
         cursor.execute(
             f"""UPDATE settlement_batchline{alias}
                 SET deducted_amount = {d}, prepayment_amount = {p}, collection_amount = {c}
-                FROM ({split_sql()}) AS s WHERE {table}.id = s.line_id AND {table}.batch_id = %s""",
+                FROM ({split_sql()}) AS s WHERE {table}.id = s.line_id AND {table}.batch_id = %s
+                AND ({changed})""",
             [batch_id, batch_id],
         )
         written = cursor.rowcount

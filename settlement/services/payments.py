@@ -24,14 +24,13 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from interchange.money import from_fen, to_fen
 from parties.models import Enterprise
 from settlement.models import (
     BatchEvent,
-    BatchLine,
     BatchStatus,
     InstructionEvent,
     InstructionStatus,
@@ -381,7 +380,7 @@ def confirmations_write(
     *, apply: list[ConfirmationRow], instructions: dict, user, source: str, report: ConfirmationReport | None = None
 ) -> ConfirmationReport:
     """Write checked rows (``confirmations_check`` in the same transaction): store the
-    confirmations, move the instructions, mark lines paid in one UPDATE, post the
+    confirmations, move the instructions (a paid instruction pays its lines), post the
     payments, and mark the batches whose instructions are all paid."""
     report = report or ConfirmationReport(rows=len(apply))
     if not apply:
@@ -439,16 +438,8 @@ def confirmations_write(
     report.created = len(apply)
     paid = [instructions[r.instruction_no] for r in apply if r.status == ConfirmationStatus.SUCCESS]
     if paid:
-        # One UPDATE: every line of a just-paid (batch, distributor) gets its instruction's time.
-        # The batches named first, so their lines are read through the BRIN index on batch
-        # (batch lines have no index by distributor), not the whole table.
-        paying = PaymentInstruction.objects.filter(
-            pk__in=[i.pk for i in paid], batch_id=OuterRef("batch_id"), distributor_id=OuterRef("distributor_id")
-        )
-        paid_batches = sorted({i.batch_id for i in paid})
-        BatchLine.objects.filter(Exists(paying), batch_id__in=paid_batches, live=True, paid_at__isnull=True).update(
-            paid_at=Subquery(paying.values("paid_at")[:1])
-        )
+        # The lines of a paid (batch, distributor) are paid by its instruction, at its time
+        # (BatchLineQuerySet.paid): no line is written.
         journal_post_bulk(specs, user=user)
         report.batches_paid = batches_mark_paid(
             batch_ids=sorted({instructions[r.instruction_no].batch_id for r in apply}), user=user

@@ -120,6 +120,7 @@ def batch_detail(request, no: str):
     lines = (
         batch_lines_for(request.user)
         .filter(batch=batch)
+        .with_paid_at()
         .select_related("invoice_line")
         .order_by("due_date", "pk")[:200]
     )

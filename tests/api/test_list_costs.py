@@ -170,7 +170,7 @@ AS_OF = dt.date(2026, 12, 31)
 
 def ageing_line_by_line(user, as_of: dt.date) -> dict:
     """The definition, one line at a time: unpaid blue lines by acceptance age, late red lines negative."""
-    paid = set(BatchLine.objects.filter(paid_at__isnull=False).values_list("invoice_line_id", flat=True))
+    paid = set(BatchLine.objects.paid().values_list("invoice_line_id", flat=True))
 
     def bucket(accepted: dt.date) -> str:
         age = (as_of - accepted).days
@@ -200,7 +200,7 @@ def receivables_world():
     settleable_line(h2, d2, amount="60.00", accepted="2026-09-01")
     settleable_line(h1, d2, amount="7.00", accepted="2027-01-05")  # accepted after the as-of date
     paid_blue = settleable_line(h1, d2, amount="40.00", accepted="2026-11-15")
-    assert put_in_batch(paid_blue, "paid", paid=True).paid_at is not None
+    assert BatchLine.objects.paid().filter(pk=put_in_batch(paid_blue, "paid", paid=True).pk).exists()
     red_line_for(paid_blue, qty=1, issued_at=dt.date(2026, 12, 20))  # owed back
     return UserFactory(role="admin")
 

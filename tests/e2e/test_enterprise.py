@@ -79,7 +79,7 @@ def test_enterprise_sees_its_line_paid_and_its_receivables_shrink(page, shot):
     )
     report = payment_confirmations_apply(rows=rows, user=operator, source="bank.csv", cell_errors=errors)
     assert report.paid == 1 and report.batches_paid == [batch.no]
-    assert BatchLine.objects.filter(batch=batch, paid_at__isnull=False).count() == 2
+    assert BatchLine.objects.paid().filter(batch=batch).count() == 2
     batch.refresh_from_db()
     assert batch.status == BatchStatus.PAID
 

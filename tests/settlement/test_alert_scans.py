@@ -25,6 +25,7 @@ from tests.factories import (
     at,
     enterprise_user,
     hospital_user,
+    paid_instruction_for,
 )
 
 pytestmark = pytest.mark.django_db
@@ -437,7 +438,7 @@ def _in_batch(line: InvoiceLine, batch, *, paid: bool = False):
     from settlement.models import BatchLine
 
     funded = batch.status in ("approved", "paid")
-    return BatchLine.objects.create(
+    batch_line = BatchLine.objects.create(
         batch=batch,
         invoice_line=line,
         hospital=line.hospital,
@@ -447,8 +448,10 @@ def _in_batch(line: InvoiceLine, batch, *, paid: bool = False):
         deducted_amount=line.amount if funded else None,
         prepayment_amount=Decimal("0.00") if funded else None,
         collection_amount=Decimal("0.00") if funded else None,
-        paid_at=at("2026-10-03") if paid else None,
     )
+    if paid:
+        paid_instruction_for(batch, line.distributor, paid_at=at("2026-10-03"))
+    return batch_line
 
 
 def _confirmed_line() -> InvoiceLine:

@@ -173,6 +173,25 @@ def test_creation_writes_the_split_and_approval_keeps_it_while_the_same_is_avail
     assert ledger_verify() == []
 
 
+def test_splitting_again_writes_only_the_lines_whose_parts_change():
+    # given a draft whose lines carry the split against what is available now
+    from settlement.services.funding import fund_lines
+
+    staff = _build_world(3)
+    batch = batch_create(region_code="371000", cutoff=dt.date(2026, 9, 30), user=staff[1])
+    planned = _parts(batch)
+    hospitals = BatchLine.objects.filter(batch=batch).values("hospital_id")
+    available = allocation_available_fen(period=batch.period, hospitals_qs=hospitals, lock=False)
+    prepaid = prepayments_available_fen(hospitals_qs=hospitals, as_of=batch.cutoff, lock=False)
+    # when it is split again against the same amounts, then no line is written
+    assert fund_lines(batch.id, available, prepaid) == 0
+    # when one line has lost its parts, then only that line is written, back to the split
+    lost = min(planned)
+    BatchLine.objects.filter(pk=lost).update(deducted_amount=None, prepayment_amount=None, collection_amount=None)
+    assert fund_lines(batch.id, available, prepaid) == 1
+    assert _parts(batch) == planned
+
+
 def test_approval_splits_again_when_other_amounts_are_available_by_then():
     # given two drafts over the same hospitals' allocations (one per distributor's lines)
     staff = batch_staff()

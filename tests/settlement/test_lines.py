@@ -35,6 +35,7 @@ from tests.factories import (
     UserFactory,
     enterprise_user,
     hospital_user,
+    paid_instruction_for,
 )
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +57,7 @@ def put_in_batch(line: InvoiceLine, status: str, *, paid: bool = False) -> Batch
         reject_reason="x" if status == "rejected" else "",
     )
     funded = {"deducted_amount": line.amount, "prepayment_amount": Decimal("0"), "collection_amount": Decimal("0")}
-    return BatchLine.objects.create(
+    batch_line = BatchLine.objects.create(
         batch=batch,
         invoice_line=line,
         live=status != "rejected",
@@ -65,8 +66,10 @@ def put_in_batch(line: InvoiceLine, status: str, *, paid: bool = False) -> Batch
         amount=line.amount,
         due_date=dt.date(2026, 10, 10),
         **(funded if approved else {}),
-        paid_at=timezone.now() if paid else None,
     )
+    if paid:
+        paid_instruction_for(batch, line.distributor, paid_at=timezone.now())
+    return batch_line
 
 
 @pytest.fixture

@@ -86,7 +86,6 @@ def snapshot() -> dict:
                 "deducted_amount",
                 "prepayment_amount",
                 "collection_amount",
-                "paid_at",
             ],
         ),
         "instructions": rows(

@@ -185,7 +185,7 @@ class Command(BaseCommand):
 
         matched = InvoiceLine.objects.filter(kind="blue", match_status="matched").aggregate(n=Count("id"), s=Sum("net_amount"))
         exceptions = InvoiceLine.objects.filter(kind="blue", match_status="exception").aggregate(n=Count("id"), s=Sum("net_amount"))
-        paid = BatchLine.objects.filter(paid_at__isnull=False).aggregate(n=Count("id"), s=Sum("amount"))
+        paid = BatchLine.objects.paid().aggregate(n=Count("id"), s=Sum("amount"))
         batch = SettlementBatch.objects.get(no=batch_no)
         overdue = (
             Alert.objects.filter(kind="PAYMENT_OVERDUE", status__in=["open", "acknowledged"])
