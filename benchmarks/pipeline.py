@@ -554,15 +554,22 @@ def _carry_over(doc: dict, path: Path) -> None:
     doc["stages"] = [mine.get(name) or old[name] for name in STAGES if name in mine or name in old]
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(  # noqa: S603 — fixed argv
+        ["git", *args],  # noqa: S607
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
 def git_commit() -> str:
+    """HEAD's short hash, with ``+dirty`` when tracked files differ from it (the code that
+    ran is then not that commit's)."""
     try:
-        return subprocess.run(  # noqa: S603 — fixed argv
-            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        commit = _git("rev-parse", "--short", "HEAD")
+        return commit + ("+dirty" if _git("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -618,6 +625,7 @@ def run(
         database_empty()
 
     started = dt.datetime.now(dt.UTC)
+    commit = git_commit()  # at the start: the code this run loads, not what HEAD is by its end
     info = machine()
     with contextlib.ExitStack() as stack:
         if workers:
@@ -633,7 +641,7 @@ def run(
         "seed": seed,
         "date": started.date().isoformat(),
         "started_at": started.isoformat(timespec="seconds"),
-        "commit": git_commit(),
+        "commit": commit,
         "machine": info,
         "database": connection.settings_dict["NAME"],
         "data_dir": str(ctx.data_dir),
