@@ -349,6 +349,13 @@ class PaymentInstruction(models.Model):
                 condition=~Q(status="paid") | Q(paid_at__isnull=False),
             ),
         ]
+        # "Is this batch line paid?" (BatchLineQuerySet.paid): one probe per line, answered
+        # from this small index alone, without reading the instruction row.
+        indexes = [
+            models.Index(
+                fields=["batch", "distributor"], condition=Q(status="paid"), name="instruction_paid_batch_dist"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.no
