@@ -61,7 +61,7 @@ from parties.identifiers import region_prefix as to_prefix
 from parties.policy import policy_value
 from procurement.models import Award, DeliveryLine, OrderLine
 from settlement.models import ExceptionCode, InvoiceLine, MatchStatus, Statement, StatementStatus
-from settlement.selectors.lines import frozen_batch_lines, period_bounds
+from settlement.selectors.lines import batches_module, frozen_batch_lines, frozen_batch_statuses, period_bounds
 from settlement.services.bulk_writes import rows_update, sqlite_has_update_from
 
 logger = logging.getLogger(__name__)
@@ -164,28 +164,59 @@ def _tables() -> dict[str, str]:
     }
 
 
-def _frozen_sql() -> tuple[str, list]:
-    """SQL for the load's ``frozen`` column: 1 when the loaded line ``il`` is in an approved batch.
-    A correlated probe per loaded line (the one-live-batch index): with every line of a province
-    approved, the set of all frozen lines built per partition took ~14 s at L, the probes ~0.5 s."""
-    lines = frozen_batch_lines(RawSQL("il.id", (), output_field=BigIntegerField()))
+_ALIASES = ("il", "s", "x")  # the invoice-line aliases of the load and seed queries
+
+
+def _frozen_exists(alias: str) -> tuple[str, list] | None:
+    """``EXISTS (…)``: the invoice line ``alias`` is in an approved batch. A correlated probe
+    per line (the one-live-batch index): with every line of a province approved, the set of
+    all frozen lines built per partition took ~14 s at L, the probes ~0.5 s. None when no
+    line can be frozen (no batches module, no frozen status)."""
+    if alias not in _ALIASES:
+        raise ValueError(f"not an invoice-line alias of the load: {alias!r}")
+    lines = frozen_batch_lines(RawSQL(f"{alias}.id", (), output_field=BigIntegerField()))  # noqa: S611 — a fixed alias
     if lines is None:
-        return "0", []
+        return None
     try:
         sql, params = lines.values("pk").query.sql_with_params()
     except EmptyResultSet:  # no frozen status at all
+        return None
+    return f"EXISTS ({sql})", list(params)
+
+
+def _frozen_sql() -> tuple[str, list]:
+    """SQL for the load's ``frozen`` column: 1 when the loaded line ``il`` is in an approved batch."""
+    exists = _frozen_exists("il")
+    if exists is None:
         return "0", []
-    return f"CASE WHEN EXISTS ({sql}) THEN 1 ELSE 0 END", list(params)
+    return f"CASE WHEN {exists[0]} THEN 1 ELSE 0 END", exists[1]
+
+
+def _any_frozen() -> bool:
+    """Is any batch approved (or paid)? Until one is, no line is frozen and the seed needs no filter."""
+    batches = batches_module()
+    if batches is None:
+        return False
+    return batches.SettlementBatch.objects.filter(status__in=frozen_batch_statuses()).exists()
 
 
 def _seed_sql(prefixes: tuple[str, ...] | None, period: str | None, ids: list[int] | None) -> tuple[str, list]:
-    """SQL for the (delivery_no, delivery_line_no) keys the partition starts from; "" = every line."""
+    """SQL for the (delivery_no, delivery_line_no) keys the partition starts from; "" = every line.
+
+    A delivery line whose every invoice line is in an approved batch is left out: nothing
+    of it can be written (frozen lines keep their results), so a reconcile after a batch's
+    approval reads only the delivery lines with an open invoice line (with all their invoice
+    lines, frozen ones too, for the running sums), not the province's history."""
     t = _tables()
     if ids is not None:
         marks = ", ".join(["%s"] * len(ids))
         return f"SELECT DISTINCT delivery_no, delivery_line_no FROM {t['il']} WHERE id IN ({marks})", list(ids)
+    frozen_s = _frozen_exists("s") if _any_frozen() else None
     if prefixes is None and period is None:
-        return "", []
+        if frozen_s is None:
+            return "", []
+        open_keys = f"SELECT DISTINCT s.delivery_no, s.delivery_line_no FROM {t['il']} s WHERE NOT {frozen_s[0]}"
+        return open_keys, frozen_s[1]
     inv_where, inv_params, dl_where, dl_params = [], [], [], []
     if prefixes is not None:
         within = "(" + " OR ".join(["h.region_id LIKE %s"] * len(prefixes)) + ")"
@@ -201,6 +232,15 @@ def _seed_sql(prefixes: tuple[str, ...] | None, period: str | None, ids: list[in
             "((d.delivery_date >= %s AND d.delivery_date < %s) OR (d.accepted_date >= %s AND d.accepted_date < %s))"
         )
         dl_params += [start, end, start, end]
+    if frozen_s is not None:
+        frozen_x = _frozen_exists("x")
+        inv_where.append(f"NOT {frozen_s[0]}")
+        inv_params += frozen_s[1]
+        dl_where.append(
+            f"EXISTS (SELECT 1 FROM {t['il']} x WHERE x.delivery_no = d.delivery_no "
+            f"AND x.delivery_line_no = d.line_no AND NOT {frozen_x[0]})"
+        )
+        dl_params += frozen_x[1]
     sql = (
         f"SELECT s.delivery_no, s.delivery_line_no FROM {t['il']} s JOIN {t['h']} h ON h.code = s.hospital_id "
         f"WHERE {' AND '.join(inv_where)} "

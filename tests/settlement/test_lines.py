@@ -162,13 +162,30 @@ def test_frozen_lines_are_those_of_approved_or_paid_live_batches(seller):
 
 
 def test_matching_never_changes_a_line_of_an_approved_batch(seller):
+    # given a matched line put in an approved batch, then its order's price changed
     line = line_for(seller)
     invoices_match()
     put_in_batch(line, "approved")
     OrderLineFactory._meta.model.objects.update(unit_price=Decimal("9.0000"))
-    result = invoices_match()
-    line.refresh_from_db()
-    assert result.frozen == 1 and line.match_status == MatchStatus.MATCHED
+    partition = {"region_prefix": line.hospital.region_id, "period": line.issued_at.strftime("%Y-%m")}
+    for arguments in ({}, partition):
+        # when the whole province, or the line's partition, is matched again
+        result = invoices_match(**arguments)
+        line.refresh_from_db()
+        # then it keeps its result; alone on its delivery line, it is not even read
+        assert line.match_status == MatchStatus.MATCHED
+        assert (result.lines_checked, result.frozen) == (0, 0)
+    # when an open line shares its delivery line
+    other = InvoiceLineFactory(delivery_line=line.delivery_line, qty=line.qty, unit_price=line.unit_price)
+    for arguments in ({}, partition):
+        result = invoices_match(**arguments)
+        line.refresh_from_db()
+        other.refresh_from_db()
+        # then the frozen line is read with it (its quantity counts against the accepted
+        # quantity) and kept; the open line is checked
+        assert (result.lines_checked, result.frozen) == (2, 1)
+        assert line.match_status == MatchStatus.MATCHED
+        assert other.match_status == MatchStatus.EXCEPTION and "QTY_EXCEEDS_ACCEPTED" in other.exception_codes
 
 
 def test_line_keys_round_trip():
