@@ -32,7 +32,7 @@ from benchmarks.monitor import PeakRss, maxrss_bytes
 from benchmarks.sqltime import SqlTimer
 
 STAGES = ("generate", "import", "observations", "reconcile", "confirm", "batch", "rematch", "alerts", "prices")
-DIGEST_STAGES = ("reconcile", "alerts", "prices")
+DIGEST_STAGES = ("reconcile", "rematch", "alerts", "prices")
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 README = ROOT / "benchmarks" / "README.md"
