@@ -164,7 +164,7 @@ def _tables() -> dict[str, str]:
     }
 
 
-_ALIASES = ("il", "s", "x")  # the invoice-line aliases of the load and seed queries
+_ALIASES = ("il", "o")  # the invoice-line aliases of the load and seed queries
 
 
 def _frozen_exists(alias: str) -> tuple[str, list] | None:
@@ -211,12 +211,22 @@ def _seed_sql(prefixes: tuple[str, ...] | None, period: str | None, ids: list[in
     if ids is not None:
         marks = ", ".join(["%s"] * len(ids))
         return f"SELECT DISTINCT delivery_no, delivery_line_no FROM {t['il']} WHERE id IN ({marks})", list(ids)
-    frozen_s = _frozen_exists("s") if _any_frozen() else None
+    frozen = _frozen_exists("o") if _any_frozen() else None
     if prefixes is None and period is None:
-        if frozen_s is None:
+        if frozen is None:
             return "", []
-        open_keys = f"SELECT DISTINCT s.delivery_no, s.delivery_line_no FROM {t['il']} s WHERE NOT {frozen_s[0]}"
-        return open_keys, frozen_s[1]
+        return f"SELECT DISTINCT o.delivery_no, o.delivery_line_no FROM {t['il']} o WHERE NOT {frozen[0]}", frozen[1]
+    # The open invoice lines (in no approved batch), found once for both halves of the seed:
+    # one anti-join of the line table with the frozen lines (1.7 s at L with the province's
+    # 2.76M lines approved; two of them took 3.6 s a pass).
+    lines, with_open, open_params = t["il"], "", []
+    if frozen is not None:
+        materialized = "MATERIALIZED " if connection.vendor == "postgresql" else ""
+        with_open = (
+            f"WITH open_lines AS {materialized}(SELECT o.delivery_no, o.delivery_line_no, o.hospital_id, o.issued_at "
+            f"FROM {t['il']} o WHERE NOT {frozen[0]}) "
+        )
+        lines, open_params = "open_lines", frozen[1]
     inv_where, inv_params, dl_where, dl_params = [], [], [], []
     if prefixes is not None:
         within = "(" + " OR ".join(["h.region_id LIKE %s"] * len(prefixes)) + ")"
@@ -232,22 +242,17 @@ def _seed_sql(prefixes: tuple[str, ...] | None, period: str | None, ids: list[in
             "((d.delivery_date >= %s AND d.delivery_date < %s) OR (d.accepted_date >= %s AND d.accepted_date < %s))"
         )
         dl_params += [start, end, start, end]
-    if frozen_s is not None:
-        frozen_x = _frozen_exists("x")
-        inv_where.append(f"NOT {frozen_s[0]}")
-        inv_params += frozen_s[1]
+    if frozen is not None:
         dl_where.append(
-            f"EXISTS (SELECT 1 FROM {t['il']} x WHERE x.delivery_no = d.delivery_no "
-            f"AND x.delivery_line_no = d.line_no AND NOT {frozen_x[0]})"
+            "EXISTS (SELECT 1 FROM open_lines x WHERE x.delivery_no = d.delivery_no AND x.delivery_line_no = d.line_no)"
         )
-        dl_params += frozen_x[1]
     sql = (
-        f"SELECT s.delivery_no, s.delivery_line_no FROM {t['il']} s JOIN {t['h']} h ON h.code = s.hospital_id "
+        f"{with_open}SELECT s.delivery_no, s.delivery_line_no FROM {lines} s JOIN {t['h']} h ON h.code = s.hospital_id "
         f"WHERE {' AND '.join(inv_where)} "
         f"UNION SELECT d.delivery_no, d.line_no FROM {t['dl']} d JOIN {t['ol']} o ON o.id = d.order_line_id "
         f"JOIN {t['h']} h ON h.code = o.hospital_id WHERE {' AND '.join(dl_where)}"
     )
-    return sql, inv_params + dl_params
+    return sql, open_params + inv_params + dl_params
 
 
 # Column types of the frame _load returns (the rest are text, None when NULL).
