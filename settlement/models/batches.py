@@ -160,12 +160,10 @@ class BatchEvent(models.Model):
         ordering = ["at", "id"]
 
 
-def paid_instruction(path: str = ""):
-    """The paid instruction of the batch line at ``path`` (its batch and distributor)."""
+def paid_instruction():
+    """The paid instruction of the outer batch line (its batch and distributor), for EXISTS."""
     return PaymentInstruction.objects.filter(
-        batch_id=OuterRef(f"{path}batch_id"),
-        distributor_id=OuterRef(f"{path}distributor_id"),
-        status=InstructionStatus.PAID,
+        batch_id=OuterRef("batch_id"), distributor_id=OuterRef("distributor_id"), status=InstructionStatus.PAID
     )
 
 
@@ -196,8 +194,8 @@ class BatchLine(models.Model):
     available by then. Lines written before creation planned the split have nulls until
     approval. A line is paid when its distributor's instruction in the batch is confirmed
     paid (``BatchLineQuerySet.paid``); the line itself is written once, at creation (and
-    again only when approval splits its funding anew). ``hospital``/``distributor`` are copied from the
-    invoice line so funding and payment work set-based on this table alone.
+    again only when approval splits its funding anew). ``hospital``/``distributor`` are
+    copied from the invoice line so funding and payment work set-based on this table alone.
     """
 
     # No FK indexes for batch, hospital, distributor (see Meta.indexes): a BRIN index serves
