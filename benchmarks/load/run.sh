@@ -82,8 +82,10 @@ manage import_dir "$DATA" | grep -v 'rows/s' | sed 's/^/  /'
 if has_command reconcile; then manage reconcile | head -n 2; else echo "reconcile: command missing, skipped"; fi
 if has_command scan_alerts; then manage scan_alerts --as-of "$AS_OF" | tail -n 2 || echo "scan_alerts failed (alerts list may be empty)"; fi
 if has_command scan_prices; then manage scan_prices --period "${AS_OF:0:7}" | tail -n 2 || echo "scan_prices failed"; fi
-# planner statistics: the importer ANALYZEs only large imports and autovacuum may be off
-psql -d "$DB" -qc "ANALYZE"
+# planner statistics and the visibility map, as autovacuum would leave them on a server that
+# has run for a while (it may be off here, and the importer ANALYZEs only large imports):
+# without the map, the pages' COUNT(*) cannot be answered from an index alone
+psql -d "$DB" -qc "VACUUM ANALYZE"
 
 step "users"
 PASSWORD="Load-$("$PY" -c 'import secrets; print(secrets.token_hex(8))')-pw"
