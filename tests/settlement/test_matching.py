@@ -565,3 +565,11 @@ def test_reconcile_partitions_cover_each_region_once():
     assert covering_prefixes(["371002", "371000", "371003", "371102", "371102"]) == ["3710", "371102"]
     assert covering_prefixes(["371002", "371003"]) == ["371002", "371003"]
     assert covering_prefixes([]) == []
+
+
+def test_the_frozen_probe_takes_only_the_loads_own_aliases():
+    # the alias is pasted into SQL: anything but the load's and the seed's invoice-line
+    # aliases is refused before any SQL is built
+    assert matching._frozen_exists("il")[0].startswith("EXISTS (")
+    with pytest.raises(ValueError, match="alias"):
+        matching._frozen_exists("il.id) OR (1=1")
