@@ -51,8 +51,8 @@ class InvoiceLine(models.Model):
     kind = models.CharField(_("发票类型 / kind"), max_length=4, choices=InvoiceKind.choices)
     original_invoice_code = models.CharField(_("原蓝字发票代码 / original invoice code"), max_length=12, blank=True, default="")
     original_invoice_no = models.CharField(_("原蓝字发票号码 / original invoice no"), max_length=20, blank=True, default="")
-    # Served by the (hospital|distributor, match_status) indexes below; no separate FK indexes
-    # on this bulk table (each index is paid for on every imported row).
+    # Served by the (hospital, match_status) and (distributor, kind, issued_at) indexes below; no
+    # separate FK indexes on this bulk table (each index is paid for on every imported row).
     distributor = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="invoice_lines", db_index=False)
     hospital = models.ForeignKey(Hospital, on_delete=models.PROTECT, related_name="invoice_lines", db_index=False)
     delivery_no = models.CharField(_("配送单号 / delivery no"), max_length=40)
@@ -101,7 +101,9 @@ class InvoiceLine(models.Model):
         indexes = [
             models.Index(fields=["delivery_no", "delivery_line_no"]),
             models.Index(fields=["hospital", "match_status"]),
-            models.Index(fields=["distributor", "match_status"]),
+            # An enterprise's line list (blue lines, newest invoice first) and its count are read
+            # from this index alone, not from its lines spread over the table's pages.
+            models.Index(fields=["distributor", "kind", "-issued_at"], name="invoice_line_by_distributor"),
             # Partial: an index entry costs on every imported and every re-matched row (a match
             # result is never a HOT update), and only red lines / lines on a statement are looked up
             # this way (``reverses_id = …``, ``statement_id = …`` imply IS NOT NULL for the planner).
@@ -112,6 +114,14 @@ class InvoiceLine(models.Model):
             ),
             models.Index(fields=["reverses"], condition=Q(reverses__isnull=False), name="invoice_line_reverses"),
             models.Index(fields=["statement"], condition=Q(statement__isnull=False), name="invoice_line_statement"),
+            # The lines a statement build gathers (matched blue lines on no statement): few at any
+            # time, since a pass gathers what it matches, but found without it by reading the whole
+            # table — per receipt confirmed on a page, each of which builds its region's statements.
+            models.Index(
+                fields=["hospital"],
+                condition=Q(kind="blue", match_status="matched", statement__isnull=True),
+                name="invoice_line_unassigned",
+            ),
         ]
 
     @property
