@@ -71,12 +71,15 @@ def _visible_lines(user):
 
 
 def _announce(lines: list[DeliveryLine], user) -> None:
-    """After commit, announce the receipts like a one-file import of ``receipts``: the
-    receivers (settlement matching, per (hospital region, month of acceptance)) react."""
+    """After commit, announce the receipts like a one-file import of ``receipts``, naming the
+    delivery lines too: settlement matching re-matches only their invoice lines."""
     partitions = {(line.order_line.hospital.region_id, line.accepted_date.strftime("%Y-%m")) for line in lines}
+    delivery_lines = {line.pk: line.order_line.hospital.region_id for line in lines}
     if partitions:
         transaction.on_commit(
-            lambda: table_imported.send(sender=None, table="receipts", partitions=partitions, user=user)
+            lambda: table_imported.send(
+                sender=None, table="receipts", partitions=partitions, delivery_lines=delivery_lines, user=user
+            )
         )
 
 

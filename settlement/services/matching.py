@@ -200,8 +200,11 @@ def _any_frozen() -> bool:
     return batches.SettlementBatch.objects.filter(status__in=frozen_batch_statuses()).exists()
 
 
-def _seed_sql(prefixes: tuple[str, ...] | None, period: str | None, ids: list[int] | None) -> tuple[str, list]:
+def _seed_sql(
+    prefixes: tuple[str, ...] | None, period: str | None, ids: list[int] | None, of: str = "il"
+) -> tuple[str, list]:
     """SQL for the (delivery_no, delivery_line_no) keys the partition starts from; "" = every line.
+    ``ids``: those of invoice lines (``of="il"``) or of delivery lines (``of="dl"``) instead.
 
     A delivery line whose every invoice line is in an approved batch is left out: nothing
     of it can be written (frozen lines keep their results), so a reconcile after a batch's
@@ -210,6 +213,8 @@ def _seed_sql(prefixes: tuple[str, ...] | None, period: str | None, ids: list[in
     t = _tables()
     if ids is not None:
         marks = ", ".join(["%s"] * len(ids))
+        if of == "dl":
+            return f"SELECT delivery_no, line_no AS delivery_line_no FROM {t['dl']} WHERE id IN ({marks})", list(ids)
         return f"SELECT DISTINCT delivery_no, delivery_line_no FROM {t['il']} WHERE id IN ({marks})", list(ids)
     frozen = _frozen_exists("o") if _any_frozen() else None
     if prefixes is None and period is None:
@@ -279,12 +284,14 @@ _DATE_COLUMNS = ("issued_at", "order_date")  # datetime64; accepted_date stays a
 _COPY_NULL = r"\N"  # NULL in the COPY text, so an empty string stays "" (exception_codes, invoice_code)
 
 
-def _load(prefixes: tuple[str, ...] | None, period: str | None, ids: list[int] | None) -> pd.DataFrame:
+def _load(
+    prefixes: tuple[str, ...] | None, period: str | None, ids: list[int] | None, of: str = "il"
+) -> pd.DataFrame:
     """The lines of the partition, locked (``FOR UPDATE OF il``), with their delivery and
     order lines, in pk order: one row per invoice line, columns ``_COLUMNS``."""
     t = _tables()
     frozen_sql, frozen_params = _frozen_sql()
-    seed_sql, seed_params = _seed_sql(prefixes, period, ids)
+    seed_sql, seed_params = _seed_sql(prefixes, period, ids, of)
     seed_join = (
         f"JOIN ({seed_sql}) seed ON seed.delivery_no = il.delivery_no AND seed.delivery_line_no = il.delivery_line_no"
         if seed_sql
@@ -831,15 +838,23 @@ def invoices_match(
     region_prefix: str | Sequence[str] | None = None,
     period: str | None = None,
     invoice_line_ids: Iterable[int] | None = None,
+    delivery_line_ids: Iterable[int] | None = None,
     build_statements: bool = False,
 ) -> MatchResult:
-    """Match the lines of one partition (or of the given lines and their delivery lines).
+    """Match the lines of one partition (or of the given lines and their delivery lines, or
+    the invoice lines of the given delivery lines).
 
     ``region_prefix``: a region code or coverage prefix (``371002``, ``371000``, ``3710``)
     of the invoices' hospitals, or several (one pass over their partitions together: see
     ``reconcile_passes``); ``period``: YYYY-MM (see the module docstring for what a
     month's partition holds). No arguments: every line. Re-running changes nothing;
     only lines whose result differs are written; lines in an approved batch never are.
+
+    ``delivery_line_ids``: every invoice line of these delivery lines, and nothing else — what
+    one receipt can change (a line's result depends only on its own delivery line, order line
+    and award; the running sums and the red-line netting stay within one delivery line).
+    ``region_prefix`` then only says which regions' statements the pass builds, as the
+    partition's pass would (``match_delivery_lines``).
 
     ``build_statements``: also gather the newly matched lines into statements in the same
     pass and the same UPDATE — the result of ``statements_build(region_prefix=region_prefix)``
@@ -849,9 +864,12 @@ def invoices_match(
     if period is not None:
         period_bounds(period)  # ValueError on a malformed period
     prefixes = _prefixes(region_prefix)
-    if invoice_line_ids is not None:
-        ids = sorted({int(i) for i in invoice_line_ids})
-        frames = [_load(None, None, ids[i : i + IDS_CHUNK]) for i in range(0, len(ids), IDS_CHUNK)]
+    if invoice_line_ids is not None and delivery_line_ids is not None:
+        raise ValueError("invoice_line_ids or delivery_line_ids, not both")
+    by_ids, of = (invoice_line_ids, "il") if delivery_line_ids is None else (delivery_line_ids, "dl")
+    if by_ids is not None:
+        ids = sorted({int(i) for i in by_ids})
+        frames = [_load(None, None, ids[i : i + IDS_CHUNK], of) for i in range(0, len(ids), IDS_CHUNK)]
         if frames:
             df = pd.concat(frames, ignore_index=True).drop_duplicates("id").reset_index(drop=True)
         else:
@@ -860,7 +878,7 @@ def invoices_match(
         df = _load(prefixes, period, None)
     result = MatchResult(lines_checked=len(df))
     # The frame holds every line a build of the partition could gather: every line of the region.
-    whole_partition = invoice_line_ids is None and period is None
+    whole_partition = by_ids is None and period is None
     if df.empty:
         if build_statements and not whole_partition:
             _gather(None, prefixes, whole_partition, result)

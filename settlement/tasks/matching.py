@@ -6,6 +6,11 @@ them) and gathers its newly matched lines into statements, in one pass (one tran
 line written once). Matching writes only what changed and statements take only lines
 without one, so a redelivered message (``acks_late``: a worker lost mid-run gives it
 back) changes nothing that was already done.
+
+``match_delivery_lines(ids, regions)`` re-matches only the invoice lines of those delivery
+lines (what one receipt confirmed on a page or through the API can change) and builds the
+statements of the hospitals' regions as the partition's pass would: a few lines instead of
+the whole (region, month) partition.
 """
 
 from __future__ import annotations
@@ -25,6 +30,20 @@ def match_partition(region: str | list[str] | None = None, period: str | None = 
     return {
         "region": region,
         "period": period,
+        "lines_checked": matched.lines_checked,
+        "lines_changed": matched.lines_changed,
+        "by_status": matched.by_status,
+        "statement_lines_added": matched.statement_lines_added,
+        "statements_created": len(matched.statements_created),
+    }
+
+
+@shared_task(name="settlement.match_delivery_lines", acks_late=True, **RETRY)
+def match_delivery_lines(delivery_line_ids: list[int], regions: list[str]) -> dict:
+    matched = invoices_match(delivery_line_ids=delivery_line_ids, region_prefix=regions, build_statements=True)
+    return {
+        "delivery_lines": len(delivery_line_ids),
+        "regions": regions,
         "lines_checked": matched.lines_checked,
         "lines_changed": matched.lines_changed,
         "by_status": matched.by_status,

@@ -158,6 +158,123 @@ def test_a_receipt_enqueues_matching_of_its_partition_after_commit(delivery, nur
     assert line.statement is not None and Statement.objects.count() == 1
 
 
+def _results():
+    """Every invoice line's match result and statement, by id."""
+    return {
+        row["id"]: row
+        for row in InvoiceLine.objects.values(
+            "id", "match_status", "exception_codes", "net_qty", "net_amount", "statement__no", "matched_at"
+        )
+    }
+
+
+def test_a_receipt_rematches_only_its_delivery_lines_invoice_lines(
+    delivery, nurse, django_capture_on_commit_callbacks
+):
+    from settlement.services.matching import invoices_match
+
+    # given, in the same hospital and month, the invoice line of the delivery awaiting receipt
+    # (NO_RECEIPT), and one on another delivery line whose stored result is stale (as if its
+    # award changed since the last pass)
+    line = InvoiceLineFactory(delivery_line=delivery)
+    other_delivery = DeliveryLineFactory(
+        received=True, order_line=OrderLineFactory(hospital=delivery.order_line.hospital, order_no="PO-OTHER")
+    )
+    other = InvoiceLineFactory(delivery_line=other_delivery)
+    invoices_match()
+    InvoiceLine.objects.filter(pk=other.pk).update(match_status=MatchStatus.PENDING, exception_codes="")
+    before = _results()
+    # when the hospital confirms receipt and the transaction commits
+    with django_capture_on_commit_callbacks(execute=True):
+        confirm(delivery, nurse, at=delivery.delivered_at + dt.timedelta(hours=3))
+    after = _results()
+    # then its line is matched and on a statement, and the other line was not read: still stale
+    assert before[line.pk]["match_status"] == MatchStatus.EXCEPTION
+    assert after[line.pk]["match_status"] == MatchStatus.MATCHED and after[line.pk]["statement__no"]
+    assert after[other.pk] == before[other.pk]
+    # and the partition's pass would have given the receipt's line exactly the same result
+    invoices_match(region_prefix=delivery.order_line.hospital.region_id, build_statements=True)
+    again = _results()
+    assert again[line.pk] == after[line.pk]
+    assert again[other.pk]["match_status"] == MatchStatus.MATCHED
+
+
+def test_receipts_matched_by_line_equal_the_partitions_pass(django_capture_on_commit_callbacks, monkeypatch):
+    from django.db import transaction
+
+    from settlement.services.matching import invoices_match
+    from settlement.tasks import matching as tasks
+
+    runs = []
+    monkeypatch.setattr(tasks, "invoices_match", lambda **kw: runs.append(kw) or invoices_match(**kw))
+
+    # given a hospital with three deliveries awaiting receipt, one invoiced twice over its
+    # quantity (QTY_EXCEEDS_ACCEPTED once part is rejected), one not invoiced yet
+    hospital = HospitalFactory()
+    nurse = hospital_user(hospital)
+    deliveries = [DeliveryLineFactory(order_line=OrderLineFactory(hospital=hospital)) for _ in range(3)]
+    InvoiceLineFactory(delivery_line=deliveries[0])
+    InvoiceLineFactory(delivery_line=deliveries[1], qty=6, amount="60.00")
+    InvoiceLineFactory(delivery_line=deliveries[1], qty=4, amount="40.00", invoice_no="99990000000000000001")
+    invoices_match(build_statements=True)
+
+    def receive():
+        confirm(deliveries[0], nurse, at=deliveries[0].delivered_at + dt.timedelta(hours=1))
+        confirm(deliveries[1], nurse, 7, 3, "破损 / damaged", at=deliveries[1].delivered_at + dt.timedelta(hours=1))
+        confirm(deliveries[2], nurse, at=deliveries[2].delivered_at + dt.timedelta(hours=1))
+
+    class Undo(Exception):
+        pass
+
+    # when the receipts are matched line by line (their announcement) …
+    try:
+        with transaction.atomic():
+            with django_capture_on_commit_callbacks(execute=True):
+                receive()
+            assert [sorted(run) for run in runs] == [["build_statements", "delivery_line_ids", "region_prefix"]] * 3
+            by_line = _results()
+            raise Undo
+    except Undo:
+        pass
+    # … and, on the same data, by the hospital's whole partition instead
+    with django_capture_on_commit_callbacks(execute=False):
+        receive()
+    invoices_match(region_prefix=hospital.region_id, build_statements=True)
+    by_partition = _results()
+    # then every line has the same result and statement (matched_at aside: when it ran)
+    strip = lambda rows: {k: {f: v for f, v in r.items() if f != "matched_at"} for k, r in rows.items()}  # noqa: E731
+    assert strip(by_line) == strip(by_partition)
+    statuses = sorted(r["match_status"] for r in by_line.values())
+    assert statuses == [MatchStatus.EXCEPTION, MatchStatus.MATCHED, MatchStatus.MATCHED]
+    assert "QTY_EXCEEDS_ACCEPTED" in "".join(r["exception_codes"] for r in by_line.values())
+
+
+def test_the_receipt_announcement_names_its_delivery_lines_and_regions(
+    delivery, monkeypatch, django_capture_on_commit_callbacks
+):
+    from settlement import receivers
+    from settlement.tasks import matching as tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.match_delivery_lines, "delay", lambda ids, regions: sent.append(("lines", ids, regions)))
+    monkeypatch.setattr(tasks.match_partition, "delay", lambda r, p: sent.append(("partition", r, p)))
+    region = delivery.order_line.hospital.region_id
+    with django_capture_on_commit_callbacks(execute=True):
+        # a receipt: its lines only
+        receivers.enqueue_matching(
+            table="receipts", partitions={(region, "2026-09")}, delivery_lines={delivery.pk: region}
+        )
+        # a file of receipts (no lines named), or more lines than LINES_BY_THEMSELVES: the partitions
+        receivers.enqueue_matching(table="receipts", partitions={(region, "2026-09")})
+        many = dict.fromkeys(range(receivers.LINES_BY_THEMSELVES + 1), region)
+        receivers.enqueue_matching(table="receipts", partitions={(region, "2026-10")}, delivery_lines=many)
+    assert sent == [
+        ("lines", [delivery.pk], [region]),
+        ("partition", region, "2026-09"),
+        ("partition", region, "2026-10"),
+    ]
+
+
 # --- API -------------------------------------------------------------------------------
 
 
