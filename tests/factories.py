@@ -294,6 +294,9 @@ class ConfirmedInvoiceLineFactory(InvoiceLineFactory):
     match_status = "matched"
     net_qty = factory.LazyAttribute(lambda o: o.qty)
     net_amount = factory.LazyAttribute(lambda o: o.amount)
+    accepted_on = factory.LazyAttribute(  # as matching writes it
+        lambda o: o.delivery_line.accepted_date if (o.delivery_line.accepted_qty or 0) > 0 else None
+    )
     statement = factory.LazyAttribute(
         lambda o: confirmed_statement(o.hospital, o.distributor, o.delivery_line.accepted_date.strftime("%Y-%m"))
     )

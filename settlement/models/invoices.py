@@ -79,6 +79,10 @@ class InvoiceLine(models.Model):
     )
     exception_codes = models.CharField(_("异常代码 / exception codes"), max_length=200, blank=True, default="")
     matched_at = models.DateTimeField(null=True, blank=True)
+    # The acceptance date of its delivery line (when it accepted anything) as matching last saw
+    # it: the receivables age every line by it, read from the distributor's index alone instead
+    # of joining each line's delivery line (settlement.selectors.receivables).
+    accepted_on = models.DateField(_("验收日期 / accepted on"), null=True, blank=True, editable=False)
     # Statement (对账单) the matched line was gathered into; set once, kept when the line is disputed.
     statement = models.ForeignKey(
         "settlement.Statement", null=True, blank=True, on_delete=models.PROTECT, related_name="lines", db_index=False
@@ -101,9 +105,14 @@ class InvoiceLine(models.Model):
         indexes = [
             models.Index(fields=["delivery_no", "delivery_line_no"]),
             models.Index(fields=["hospital", "match_status"]),
-            # An enterprise's line list (blue lines, newest invoice first) and its count are read
-            # from this index alone, not from its lines spread over the table's pages.
-            models.Index(fields=["distributor", "kind", "-issued_at"], name="invoice_line_by_distributor"),
+            # An enterprise's line list (blue lines, newest invoice first) and its count, and its
+            # receivables (with the included columns, PostgreSQL), are read from this index alone,
+            # not from its lines spread over the table's pages.
+            models.Index(
+                fields=["distributor", "kind", "-issued_at"],
+                include=["id", "accepted_on", "hospital", "match_status", "amount", "net_amount"],
+                name="invoice_line_by_distributor",
+            ),
             # Partial: an index entry costs on every imported and every re-matched row (a match
             # result is never a HOT update), and only red lines / lines on a statement are looked up
             # this way (``reverses_id = …``, ``statement_id = …`` imply IS NOT NULL for the planner).

@@ -71,6 +71,7 @@ NO_ORIGINAL = "NO_ORIGINAL"
 CODE_SEPARATOR = ";"
 SQLITE_BATCH_SIZE = 100  # bulk_update fallback only: its CASE per field grows with the batch
 IDS_CHUNK = 5000
+FETCH_IDS = 100  # up to this many ids, the load is fetched row by row (COPY's parse costs ~20 ms a call)
 LOAD_WORK_MEM = "256MB"  # PostgreSQL, for the load statement's transaction (SET LOCAL)
 # Invoice lines per pass of a whole reconcile (reconcile_passes); settings.RECONCILE_PASS_LINES overrides.
 PASS_LINES = 500_000
@@ -149,6 +150,7 @@ _COLUMNS = [
     "ord_region",
     "frozen",
     "accepted_date",
+    "accepted_on",
 ]
 
 
@@ -308,7 +310,7 @@ def _load(
                CASE WHEN il.dispute_reason <> '' THEN 1 ELSE 0 END, ih.region_id, st.status,
                dl.id, dl.accepted_qty, CASE WHEN dl.received_at IS NULL THEN 0 ELSE 1 END,
                CAST(ROUND(ol.unit_price * 10000) AS BIGINT), ol.distributor_id, ol.hospital_id, ol.product_id,
-               ol.order_date, oh.region_id, {frozen_sql}, dl.accepted_date
+               ol.order_date, oh.region_id, {frozen_sql}, dl.accepted_date, il.accepted_on
         FROM {t["il"]} il
         {seed_join}
         JOIN {t["h"]} ih ON ih.code = il.hospital_id
@@ -320,6 +322,8 @@ def _load(
     """
     params = [*frozen_params, *seed_params]  # in the order they appear in the text
     with connection.cursor() as cursor:
+        if ids is not None and len(ids) <= FETCH_IDS:
+            return _load_fetchall(cursor, sql, params)  # a receipt's few lines: no COPY and CSV parse
         if connection.vendor == "postgresql":
             # For this transaction: the pk-ordered lock sort of a pass (~500k wide rows: ~170 MB)
             # fits in memory instead of spilling to disk, and no JIT compile (~0.2 s) per partition.
@@ -345,7 +349,8 @@ def _load_copy(cursor, sql: str, params: list) -> pd.DataFrame:
     streamed as CSV by ``COPY … TO STDOUT`` and parsed by pandas' C reader with the types given,
     instead of ``fetchall`` of ~36 Python objects per row and a frame built from them (about half
     the client time at M). NULL is written as ``\\N``, so an empty string stays an empty string.
-    Text columns hold None for NULL, as the fetchall path's do; ``accepted_date`` is ISO text."""
+    Text columns hold None for NULL, as the fetchall path's do; ``accepted_date`` and
+    ``accepted_on`` are ISO text."""
     raw = cursor.cursor
     buf = io.StringIO()
     copy = f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, NULL '{_COPY_NULL}')"
@@ -566,8 +571,14 @@ def _compute(df: pd.DataFrame) -> pd.DataFrame:
     )
     out["new_statement_id"] = out["statement_id"].where(~leaves, pd.NA).astype("Int64")
 
+    # The acceptance the receivables age by: the delivery line's date when it accepted anything.
+    accepted = (out["accepted_qty"].fillna(0) > 0).to_numpy() & out["accepted_date"].notna().to_numpy()
+    out["new_accepted_on"] = np.where(accepted, _iso_dates(out["accepted_date"]), None)
+    out["accepted_on"] = _iso_dates(out["accepted_on"])
+
     # Frozen lines keep everything.
     for col in (
+        "accepted_on",
         "delivery_line_id",
         "reverses_id",
         "net_qty",
@@ -581,6 +592,7 @@ def _compute(df: pd.DataFrame) -> pd.DataFrame:
 
 
 _RESULT_COLUMNS = (
+    "accepted_on",
     "delivery_line_id",
     "reverses_id",
     "net_qty",
@@ -589,6 +601,13 @@ _RESULT_COLUMNS = (
     "exception_codes",
     "statement_id",
 )
+
+
+def _iso_dates(values: pd.Series) -> np.ndarray:
+    """ISO ``YYYY-MM-DD`` text (None for none) of dates loaded as text (COPY) or as dates."""
+    text = values.astype(str).str.slice(0, 10).to_numpy(dtype=object)
+    text[values.isna().to_numpy()] = None
+    return text
 
 
 def _changed(out: pd.DataFrame) -> np.ndarray:
@@ -602,6 +621,7 @@ def _changed(out: pd.DataFrame) -> np.ndarray:
 
 _WRITE_COLUMNS = (
     ("id", "bigint PRIMARY KEY"),
+    ("accepted_on", "date"),
     ("delivery_line_id", "bigint"),
     ("reverses_id", "bigint"),
     ("net_qty", "integer"),
@@ -625,6 +645,7 @@ def _write(rows: pd.DataFrame, matched_at) -> None:
     frame = pd.DataFrame(
         {
             "id": rows["id"].astype("int64"),
+            "accepted_on": rows["new_accepted_on"].astype(object),
             "delivery_line_id": rows["new_delivery_line_id"].astype("Int64"),
             "reverses_id": rows["new_reverses_id"].astype("Int64"),
             "net_qty": rows["new_net_qty"].astype("int64"),
@@ -642,7 +663,8 @@ def _write(rows: pd.DataFrame, matched_at) -> None:
         columns=_WRITE_COLUMNS,
         frame=frame,
         assignments=(
-            "delivery_line_id = v.delivery_line_id, reverses_id = v.reverses_id, net_qty = v.net_qty, "
+            "accepted_on = v.accepted_on, delivery_line_id = v.delivery_line_id, reverses_id = v.reverses_id, "
+            "net_qty = v.net_qty, "
             f"net_amount = {amount}, match_status = v.match_status, "
             "exception_codes = COALESCE(v.exception_codes, ''), statement_id = v.statement_id, "
             "matched_at = CASE WHEN v.touch = 1 THEN %s ELSE t.matched_at END"
@@ -668,6 +690,7 @@ def _bulk_update(rows: pd.DataFrame, matched_at) -> None:
     objs = [
         InvoiceLine(
             id=int(r.id),
+            accepted_on=_none(r.new_accepted_on),
             delivery_line_id=_none(r.new_delivery_line_id),
             reverses_id=_none(r.new_reverses_id),
             net_qty=int(r.new_net_qty),
@@ -682,6 +705,7 @@ def _bulk_update(rows: pd.DataFrame, matched_at) -> None:
     InvoiceLine.objects.bulk_update(
         objs,
         [
+            "accepted_on",
             "delivery_line_id",
             "reverses_id",
             "net_qty",

@@ -111,3 +111,93 @@ def test_dashboard_page_draws_an_svg_chart(world, client):
     hospital_client = client
     hospital_client.force_login(hospital_user(h1))
     assert "<svg" in hospital_client.get("/receivables/").content.decode()
+
+
+# --- the acceptance the ageing reads (InvoiceLine.accepted_on, written by matching) ---------
+
+
+def _accepted_on() -> dict:
+    from settlement.models import InvoiceLine
+
+    return dict(InvoiceLine.objects.values_list("id", "accepted_on"))
+
+
+def test_matching_writes_each_lines_acceptance_and_the_migration_computes_the_same():
+    from importlib import import_module
+
+    from settlement.models import InvoiceLine
+    from settlement.services.matching import invoices_match
+    from tests.factories import DeliveryLineFactory, InvoiceLineFactory
+
+    # given lines on an accepted delivery, a wholly rejected one and one awaiting receipt
+    accepted = InvoiceLineFactory(delivery_line=DeliveryLineFactory(received=True))
+    rejected = InvoiceLineFactory(
+        delivery_line=DeliveryLineFactory(received=True, accepted_qty=0, rejected_qty=10, reject_reason="破损")
+    )
+    waiting = InvoiceLineFactory(delivery_line=DeliveryLineFactory())
+    assert set(_accepted_on().values()) == {None}
+    # when they are matched
+    invoices_match()
+    # then only the accepted delivery's line has an acceptance, its delivery line's date
+    got = _accepted_on()
+    accepted.delivery_line.refresh_from_db()
+    assert accepted.delivery_line.accepted_date is not None
+    assert got == {accepted.pk: accepted.delivery_line.accepted_date, rejected.pk: None, waiting.pk: None}
+    # and the migration's backfill gives every line the same
+    InvoiceLine.objects.update(accepted_on=None)
+    backfill = import_module("settlement.migrations.0011_line_reads").BACKFILL
+    with connection.cursor() as cursor:
+        cursor.execute(backfill)
+    assert _accepted_on() == got
+    # and matching again changes nothing
+    assert invoices_match().lines_changed == 0
+
+
+def test_a_receipt_makes_the_line_owed_as_it_commits(django_capture_on_commit_callbacks):
+    from procurement.services.receipts import receipt_confirm
+    from settlement.services.matching import invoices_match
+    from tests.factories import DeliveryLineFactory, InvoiceLineFactory
+
+    # given an invoice line whose delivery awaits receipt: nothing is owed yet
+    delivery = DeliveryLineFactory(qty=10)
+    line = InvoiceLineFactory(delivery_line=delivery, qty=10)
+    invoices_match()
+    enterprise = enterprise_user(line.distributor)
+    assert receivables_ageing(user=enterprise, as_of=AS_OF) == []
+    # when the hospital accepts 6 and rejects 4, and the receipt commits
+    with django_capture_on_commit_callbacks(execute=True):
+        receipt_confirm(
+            delivery_line_id=delivery.pk,
+            accepted_qty=6,
+            rejected_qty=4,
+            reject_reason="破损 / damaged",
+            received_at=delivery.delivered_at + dt.timedelta(hours=2),
+            user=hospital_user(delivery.order_line.hospital),
+        )
+    # then the line is owed (its whole amount: the exception is the hospital's to dispute),
+    # aged from the day of acceptance
+    line.refresh_from_db()
+    delivery.refresh_from_db()
+    assert line.accepted_on == delivery.accepted_date is not None
+    rows = receivables_ageing(user=enterprise, as_of=AS_OF)
+    assert [(r.hospital_code, r.total) for r in rows] == [(line.hospital_id, line.amount)]
+    assert rows[0].buckets["bucket_over_90"] == line.amount  # accepted in September, as of 31 December
+
+
+def test_a_frozen_line_keeps_its_acceptance(world):
+    from settlement.models import InvoiceLine
+    from settlement.services.matching import invoices_match
+
+    staff, _h, _d = world
+    batch = batch_create(region_code="371000", cutoff=AS_OF, user=staff[1])
+    batch_submit(batch_no=batch.no, user=staff[1])
+    batch_approve(batch_no=batch.no, user=staff[2])
+    before = _accepted_on()
+    # even if its stored acceptance were lost, matching does not write a line in an approved batch
+    some = next(iter(before))
+    InvoiceLine.objects.filter(pk=some).update(accepted_on=None)
+    invoices_match()
+    after = _accepted_on()
+    assert after[some] is None and {k: v for k, v in after.items() if k != some} == {
+        k: v for k, v in before.items() if k != some
+    }
