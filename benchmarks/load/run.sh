@@ -6,6 +6,10 @@
 #   benchmarks/load/run.sh                       # S data set, 50 users, 60 s
 #   LOAD_SCALE=M LOAD_USERS=50 LOAD_TIME=120s benchmarks/load/run.sh
 #   LOAD_KEEP_DB=1 benchmarks/load/run.sh        # keep the database afterwards
+#   LOAD_TEMPLATE=jicai_load_m benchmarks/load/run.sh
+#       # the first run keeps a copy of the loaded data (before users) as that database; later
+#       # runs start from a copy of it (then migrate) instead of generating and importing again,
+#       # so two commits can be measured on the same data. Drop it with dropdb when done.
 #
 # Needs: PostgreSQL reachable as postgres@127.0.0.1 (createdb/dropdb/psql), the venv
 # with locust installed. Traffic goes to 127.0.0.1 only.
@@ -63,8 +67,20 @@ step() { printf '\n== %s\n' "$*"; }
 manage() { "$PY" manage.py "$@"; }
 has_command() { manage help "$1" >/dev/null 2>&1; }
 
+TEMPLATE=${LOAD_TEMPLATE:-}
+FROM_TEMPLATE=""
+if [[ -n "$TEMPLATE" ]] && psql -d postgres -Atc "select 1 from pg_database where datname = '$TEMPLATE'" | grep -q 1; then
+    FROM_TEMPLATE=1
+fi
+
 step "database $DB"
 dropdb --if-exists "$DB"
+if [[ -n "$FROM_TEMPLATE" ]]; then
+    createdb -T "$TEMPLATE" "$DB"
+    echo "copied from $TEMPLATE (data set as it was loaded there); migrating"
+    manage migrate -v0
+    psql -d "$DB" -qc "VACUUM ANALYZE"
+else
 createdb "$DB"
 if manage makemigrations --check --dry-run >/dev/null 2>&1; then
     manage migrate --run-syncdb -v0
@@ -86,6 +102,11 @@ if has_command scan_prices; then manage scan_prices --period "${AS_OF:0:7}" | ta
 # has run for a while (it may be off here, and the importer ANALYZEs only large imports):
 # without the map, the pages' COUNT(*) cannot be answered from an index alone
 psql -d "$DB" -qc "VACUUM ANALYZE"
+if [[ -n "$TEMPLATE" ]]; then
+    createdb -T "$DB" "$TEMPLATE"
+    echo "kept a copy of the loaded data as $TEMPLATE"
+fi
+fi
 
 step "users"
 PASSWORD="Load-$("$PY" -c 'import secrets; print(secrets.token_hex(8))')-pw"
