@@ -139,7 +139,7 @@ wc -l <"$USERS_FILE"
 WORKER_ARGS=(-w "$WORKERS")
 if [[ "$THREADS" -gt 1 ]]; then WORKER_ARGS+=(--worker-class gthread --threads "$THREADS"); fi
 step "gunicorn on 127.0.0.1:$PORT (${WORKER_ARGS[*]})"
-"$ROOT/.venv/bin/gunicorn" config.wsgi "${WORKER_ARGS[@]}" -b "127.0.0.1:$PORT" --pid "$GUNICORN_PID" \
+PGOPTIONS="${LOAD_PGOPTIONS:-${PGOPTIONS:-}}" "$ROOT/.venv/bin/gunicorn" config.wsgi "${WORKER_ARGS[@]}" -b "127.0.0.1:$PORT" --pid "$GUNICORN_PID" \
     --log-file "$OUT/gunicorn.log" --daemon
 BASE="http://127.0.0.1:$PORT"
 for _ in $(seq 1 100); do

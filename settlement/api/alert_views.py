@@ -86,6 +86,28 @@ def error(code: str, detail: str, *, fields: dict | None = None, http_status: in
     return Response({"code": code, "detail": str(detail), "fields": fields or {}}, status=http_status)
 
 
+class AlertRows:
+    """The alerts of ``queryset`` as ``values(*fields)`` rows, for a paginator: ``count()`` is the
+    queryset's; a slice picks the page's ids with a narrow query of the id alone (for the scope
+    and the common filters, from the ``alert_created_idx`` index without visiting the alerts:
+    a deep page of a province's 360k alerts took ~70 ms through the rows) and reads only those
+    alerts, in the same order. One query per page."""
+
+    def __init__(self, queryset, fields):
+        self.queryset, self.fields = queryset, fields
+        self.ordered = queryset.ordered
+
+    def count(self) -> int:
+        return self.queryset.count()
+
+    def __getitem__(self, index: slice) -> list[dict]:
+        if not isinstance(index, slice):
+            raise TypeError("AlertRows supports slices only")
+        page_ids = self.queryset.values("pk")[index]
+        order = self.queryset.query.order_by
+        return list(Alert.objects.filter(pk__in=page_ids).order_by(*order).values(*self.fields))
+
+
 FILTERS = ("kind", "severity", "status", "stage", "responsible", "subject_type", "hospital", "period")
 
 
@@ -97,7 +119,8 @@ class AlertListView(generics.ListAPIView):
     """The caller's alerts, newest first: one query for the page whatever its size (plus the count).
 
     The page is read with ``values()`` (the list's columns only, not the evidence) and
-    rendered by ``AlertSerializer``'s own fields, without a model instance per row.
+    rendered by ``AlertSerializer``'s own fields, without a model instance per row; its ids
+    are picked first (``AlertRows``).
     """
 
     serializer_class = AlertSerializer
@@ -112,7 +135,7 @@ class AlertListView(generics.ListAPIView):
             queryset = self.get_queryset()
         except ValueError as exc:
             return error("invalid", str(exc), fields={"query": [str(exc)]})
-        page = self.paginate_queryset(queryset.values(*self.render_rows.fields))
+        page = self.paginate_queryset(AlertRows(queryset, self.render_rows.fields))
         return self.get_paginated_response(self.render_rows(page))
 
 

@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
         migrations.RunSQL(BACKFILL, migrations.RunSQL.noop, elidable=True),
         migrations.AddIndex(
             model_name='invoiceline',
-            index=models.Index(fields=['distributor', 'kind', '-issued_at'], include=('id', 'accepted_on', 'hospital', 'match_status', 'amount', 'net_amount'), name='invoice_line_by_distributor'),
+            index=models.Index(fields=['distributor', 'kind', '-issued_at', 'invoice_code', 'invoice_no', 'line_no'], include=('id', 'accepted_on', 'hospital', 'match_status', 'amount', 'net_amount'), name='invoice_line_by_distributor'),
         ),
         migrations.AddIndex(
             model_name='invoiceline',

@@ -105,11 +105,12 @@ class InvoiceLine(models.Model):
         indexes = [
             models.Index(fields=["delivery_no", "delivery_line_no"]),
             models.Index(fields=["hospital", "match_status"]),
-            # An enterprise's line list (blue lines, newest invoice first) and its count, and its
-            # receivables (with the included columns, PostgreSQL), are read from this index alone,
-            # not from its lines spread over the table's pages.
+            # An enterprise's line list (blue lines in the list's order: newest invoice first, then
+            # the natural key) and its count, and its receivables (with the included columns,
+            # PostgreSQL), are read from this index alone, not from its lines spread over the
+            # table's pages: a deep page skips index entries.
             models.Index(
-                fields=["distributor", "kind", "-issued_at"],
+                fields=["distributor", "kind", "-issued_at", "invoice_code", "invoice_no", "line_no"],
                 include=["id", "accepted_on", "hospital", "match_status", "amount", "net_amount"],
                 name="invoice_line_by_distributor",
             ),
