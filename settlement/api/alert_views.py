@@ -14,7 +14,7 @@ from interchange.api.idempotency import idempotent
 from interchange.api.viewsets import ValuesRenderer
 from parties.models import Role
 from settlement.models import Alert, AlertEvent
-from settlement.selectors.alerts import alert_get_or_404, alerts_for
+from settlement.selectors.alerts import alert_count_by_tally, alert_get_or_404, alerts_for
 from settlement.services import alert_engine
 from settlement.services.alert_engine import AlertTransitionError
 
@@ -93,12 +93,13 @@ class AlertRows:
     a deep page of a province's 360k alerts took ~70 ms through the rows) and reads only those
     alerts, in the same order. One query per page."""
 
-    def __init__(self, queryset, fields):
+    def __init__(self, queryset, fields, *, known_count: int | None = None):
         self.queryset, self.fields = queryset, fields
         self.ordered = queryset.ordered
+        self.known_count = known_count  # the queryset's count, known without counting (the tally)
 
     def count(self) -> int:
-        return self.queryset.count()
+        return self.queryset.count() if self.known_count is None else self.known_count
 
     def __getitem__(self, index: slice) -> list[dict]:
         if not isinstance(index, slice):
@@ -135,7 +136,10 @@ class AlertListView(generics.ListAPIView):
             queryset = self.get_queryset()
         except ValueError as exc:
             return error("invalid", str(exc), fields={"query": [str(exc)]})
-        page = self.paginate_queryset(AlertRows(queryset, self.render_rows.fields))
+        # Unfiltered, a region's inbox is counted from the tally (the queryset is the scope alone).
+        unfiltered = not any(request.query_params.get(name) for name in FILTERS)
+        known = alert_count_by_tally(request.user) if unfiltered else None
+        page = self.paginate_queryset(AlertRows(queryset, self.render_rows.fields, known_count=known))
         return self.get_paginated_response(self.render_rows(page))
 
 

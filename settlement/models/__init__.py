@@ -6,6 +6,7 @@ from settlement.models.alerts import (  # noqa: F401
     AlertKind,
     AlertSeverity,
     AlertStatus,
+    AlertTally,
     Notification,
     PaymentStage,
     Responsible,

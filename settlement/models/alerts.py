@@ -172,6 +172,58 @@ class Alert(models.Model):
         return self.kind in PRICE_KINDS
 
 
+class AlertTally(models.Model):
+    """How many alerts each region has, as signed deltas (PostgreSQL; elsewhere unused).
+
+    Triggers on the alert table append one row per region per INSERT or DELETE statement,
+    and two per change of an alert's region (``ALERT_TALLY_SQL``), so no writer waits for another's
+    commit (several workers' syncs insert at once); ``fold_alert_tally`` sums the rows
+    into one per region. Σ n over a region prefix = the region's alerts, exactly, in any
+    snapshot: the inbox of a province's analyst counts them from here instead of reading
+    every entry of an index (360k alerts at M: 37-50 ms a page view).
+    """
+
+    region_code = models.CharField(max_length=12)
+    n = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = _("预警计数 / alert tally")
+
+
+# Installed after migrate (settlement.models.ledger installs the triggers), so a schema built
+# from the models has it too; migration 0013 counted the alerts there were.
+ALERT_TALLY_SQL = """
+CREATE OR REPLACE FUNCTION jicai_alert_tally() RETURNS trigger AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO settlement_alerttally (region_code, n)
+      SELECT region_code, count(*) FROM jicai_new_alerts GROUP BY region_code;
+  ELSIF TG_OP = 'DELETE' THEN
+    INSERT INTO settlement_alerttally (region_code, n)
+      SELECT region_code, -count(*) FROM jicai_old_alerts GROUP BY region_code;
+  END IF;
+  RETURN NULL;
+END; $$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS alert_tally_insert ON settlement_alert;
+CREATE TRIGGER alert_tally_insert AFTER INSERT ON settlement_alert
+  REFERENCING NEW TABLE AS jicai_new_alerts FOR EACH STATEMENT EXECUTE FUNCTION jicai_alert_tally();
+DROP TRIGGER IF EXISTS alert_tally_delete ON settlement_alert;
+CREATE TRIGGER alert_tally_delete AFTER DELETE ON settlement_alert
+  REFERENCING OLD TABLE AS jicai_old_alerts FOR EACH STATEMENT EXECUTE FUNCTION jicai_alert_tally();
+-- A change of region, row by row: the WHEN clause is checked without calling the function,
+-- so a sync's bulk UPDATE of other columns costs nothing here (and captures no rows).
+CREATE OR REPLACE FUNCTION jicai_alert_tally_moved() RETURNS trigger AS $$
+BEGIN
+  INSERT INTO settlement_alerttally (region_code, n) VALUES (OLD.region_code, -1), (NEW.region_code, 1);
+  RETURN NULL;
+END; $$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS alert_tally_update ON settlement_alert;
+CREATE TRIGGER alert_tally_update AFTER UPDATE ON settlement_alert
+  FOR EACH ROW WHEN (OLD.region_code IS DISTINCT FROM NEW.region_code)
+  EXECUTE FUNCTION jicai_alert_tally_moved();
+"""
+
+
 class AlertEvent(models.Model):
     """A row per change of an alert: who (null = a scan), when, what, why."""
 

@@ -320,8 +320,11 @@ def install_immutability_triggers(connection) -> bool:
     """
     if connection.vendor != "postgresql":
         return False
+    from settlement.models.alerts import ALERT_TALLY_SQL
+
     with connection.cursor() as cursor:
         cursor.execute(_TRIGGER_SQL)
+        cursor.execute(ALERT_TALLY_SQL)
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [BATCH_LINE_BRIN])
         if not cursor.fetchone()[0]:
             cursor.execute(

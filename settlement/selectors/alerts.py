@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db import connection, transaction
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
@@ -24,6 +25,7 @@ from settlement.models import (
     AlertKind,
     AlertSeverity,
     AlertStatus,
+    AlertTally,
     PaymentStage,
     Responsible,
     Statement,
@@ -65,6 +67,40 @@ def alert_scope_q(user) -> Q:
 
 def scoped_alerts(user) -> QuerySet[Alert]:
     return Alert.objects.filter(alert_scope_q(user))
+
+
+def alert_count_by_tally(user) -> int | None:
+    """The number of alerts ``user`` may see, from the tally (``AlertTally``): PostgreSQL, a user
+    whose scope is a region prefix (or everything). None otherwise: count the alerts instead."""
+    if connection.vendor != "postgresql" or user is None or not user.is_authenticated or not user.is_active:
+        return None
+    if sees_everything(user):
+        prefix = ""
+    elif user.role in (Role.HOSPITAL, Role.ENTERPRISE):
+        return None
+    else:
+        prefix = user_region_prefix(user)
+        if prefix is None:
+            return None
+    total = AlertTally.objects.filter(region_code__startswith=prefix).aggregate(n=Sum("n"))["n"]
+    return int(total or 0)
+
+
+def fold_alert_tally() -> None:
+    """Sum the tally's rows into one per region (PostgreSQL). Never waits: it takes the rows it
+    can lock (SKIP LOCKED: another fold's, in a transaction not yet committed, stay as they are),
+    deletes them and writes back their sums in the same transaction; rows appended meanwhile
+    stay. So every snapshot still sums to the same count."""
+    if connection.vendor != "postgresql":
+        return
+    table = AlertTally._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH gone AS (DELETE FROM {table} WHERE id IN "  # noqa: S608 - the model's table
+            f"(SELECT id FROM {table} FOR UPDATE SKIP LOCKED) RETURNING region_code, n) "
+            f"INSERT INTO {table} (region_code, n) SELECT region_code, sum(n) FROM gone "
+            "GROUP BY region_code HAVING sum(n) <> 0"
+        )
 
 
 def _check(value: str | None, allowed, message) -> None:

@@ -40,6 +40,7 @@ from django.utils.translation import gettext as _
 from interchange.bulk import replan_deferred_checks
 from settlement.models import Alert, AlertEvent, AlertKind, AlertSeverity, AlertStatus, SubjectType
 from settlement.models.alerts import ACTIVE_STATUSES, FINAL_STATUSES, PRICE_KINDS, SEVERITY_RANK
+from settlement.selectors.alerts import fold_alert_tally
 from settlement.services.numbering import number_block_unlocked
 
 Action = AlertEvent.Action
@@ -235,7 +236,7 @@ def alerts_sync(
     # unique constraint refuses ours, and a second pass sees theirs and updates it.
     for attempt in range(2):
         try:
-            return _sync_once(
+            result = _sync_once(
                 kind=kind,
                 region_prefix=region_prefix,
                 period=period,
@@ -248,6 +249,9 @@ def alerts_sync(
         except IntegrityError:
             if attempt:
                 raise
+        else:
+            fold_alert_tally()  # the rows the triggers appended for the alerts created
+            return result
     raise AssertionError("unreachable")  # pragma: no cover
 
 
