@@ -6,6 +6,8 @@
 #   benchmarks/load/run.sh                       # S data set, 50 users, 60 s
 #   LOAD_SCALE=M LOAD_USERS=50 LOAD_TIME=120s benchmarks/load/run.sh
 #   LOAD_KEEP_DB=1 benchmarks/load/run.sh        # keep the database afterwards
+#   LOAD_PGOPTIONS="-c max_parallel_workers_per_gather=2" benchmarks/load/run.sh
+#       # libpq options for gunicorn's connections (default: config/wsgi.py's, no parallel plans)
 #   LOAD_TEMPLATE=jicai_load_m benchmarks/load/run.sh
 #       # the first run keeps a copy of the loaded data (before users) as that database; later
 #       # runs start from a copy of it (then migrate) instead of generating and importing again,
@@ -139,7 +141,7 @@ wc -l <"$USERS_FILE"
 WORKER_ARGS=(-w "$WORKERS")
 if [[ "$THREADS" -gt 1 ]]; then WORKER_ARGS+=(--worker-class gthread --threads "$THREADS"); fi
 step "gunicorn on 127.0.0.1:$PORT (${WORKER_ARGS[*]})"
-PGOPTIONS="${LOAD_PGOPTIONS:-${PGOPTIONS:-}}" "$ROOT/.venv/bin/gunicorn" config.wsgi "${WORKER_ARGS[@]}" -b "127.0.0.1:$PORT" --pid "$GUNICORN_PID" \
+env ${LOAD_PGOPTIONS:+"PGOPTIONS=$LOAD_PGOPTIONS"} "$ROOT/.venv/bin/gunicorn" config.wsgi "${WORKER_ARGS[@]}" -b "127.0.0.1:$PORT" --pid "$GUNICORN_PID" \
     --log-file "$OUT/gunicorn.log" --daemon
 BASE="http://127.0.0.1:$PORT"
 for _ in $(seq 1 100); do

@@ -21,7 +21,9 @@ PREFIXES = ("", "37", "3710", "371002", "3720", "372001", "38")
 
 
 def sync(keys, region, prefix, kind="SUPPLY_DELAY"):
-    found = [AlertFinding(subject_type="order_line", subject_key=k, severity="medium", region_code=region) for k in keys]
+    found = [
+        AlertFinding(subject_type="order_line", subject_key=k, severity="medium", region_code=region) for k in keys
+    ]
     return alerts_sync(kind=kind, region_prefix=prefix, period=None, findings=found, as_of=D)
 
 
@@ -68,7 +70,10 @@ def test_a_fold_does_not_wait_for_rows_another_transaction_holds():
     held = list(AlertTally.objects.order_by("id").values_list("id", flat=True))[:1]
     s = connection.settings_dict
     other = psycopg2.connect(
-        dbname=s["NAME"], user=s.get("USER") or "postgres", host=s.get("HOST") or "127.0.0.1", port=s.get("PORT") or 5432
+        dbname=s["NAME"],
+        user=s.get("USER") or "postgres",
+        host=s.get("HOST") or "127.0.0.1",
+        port=s.get("PORT") or 5432,
     )
     try:
         with other.cursor() as cursor:
