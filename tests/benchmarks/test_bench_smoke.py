@@ -71,3 +71,22 @@ def test_report_flags_a_worker_run_that_differs_from_the_eager_run():
     assert "**DIFFERENT**" in table_for(doc(2, "aaa"), eager=doc(0, "bbb"))
     assert "**identical**" in table_for(doc(2, "aaa"), eager=doc(0, "aaa"))
     assert "compare" in table_for(doc(2, "aaa"), eager=None)
+
+
+@pytest.mark.django_db
+def test_bench_refuses_a_database_migrated_by_newer_code(on_postgres):
+    from django.core.management import CommandError, call_command
+    from django.db import connection
+    from django.utils import timezone
+
+    from settlement.management.commands.bench import migrations_unknown_here
+
+    assert migrations_unknown_here() == []
+    with connection.cursor() as cursor:  # what a later commit's migrate leaves behind
+        cursor.execute(
+            "INSERT INTO django_migrations (app, name, applied) VALUES ('settlement', '9999_from_a_later_commit', %s)",
+            [timezone.now()],
+        )
+    assert migrations_unknown_here() == ["settlement.9999_from_a_later_commit"]
+    with pytest.raises(CommandError, match="9999_from_a_later_commit"):
+        call_command("bench", "--scale", "M", "--stages", "generate")

@@ -56,6 +56,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **o):
         stages = [s.strip() for s in o["stages"].replace(" ", ",").split(",") if s.strip()]
+        if connection.vendor == "postgresql":
+            unknown = migrations_unknown_here()
+            if unknown:
+                raise CommandError(
+                    "数据库结构来自更新的代码 / the database was migrated by code newer than this commit "
+                    f"({', '.join(unknown[:3])}{' …' if len(unknown) > 3 else ''}): emptying it keeps that schema, "
+                    "so this commit would be measured on another's; use a fresh database (dropdb, createdb)"
+                )
         if not o["syncdb"] and connection.vendor == "postgresql":  # anything else is refused by run()
             call_command("migrate", interactive=False, verbosity=0)  # a fresh bench database needs the schema
         if o["tune_server"] and connection.vendor == "postgresql":
@@ -81,3 +89,11 @@ class Command(BaseCommand):
             )
         except BenchRefused as exc:
             raise CommandError(str(exc)) from None
+
+
+def migrations_unknown_here() -> list[str]:
+    """Migrations recorded as applied in the database that this code does not have ("app.name")."""
+    from django.db.migrations.loader import MigrationLoader
+
+    loader = MigrationLoader(connection, ignore_no_migrations=True)
+    return sorted(f"{app}.{name}" for app, name in loader.applied_migrations if (app, name) not in loader.graph.nodes)
