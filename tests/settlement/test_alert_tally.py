@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import psycopg2
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -14,6 +13,7 @@ from settlement.models import Alert, AlertTally
 from settlement.selectors.alerts import alert_count_by_tally, fold_alert_tally
 from settlement.services.alert_engine import AlertFinding, alerts_sync
 from tests.factories import BureauFactory, RegionFactory, UserFactory, bureau_user
+from tests.worker.support import blocker
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 D = dt.date(2026, 10, 20)
@@ -68,27 +68,18 @@ def test_a_fold_does_not_wait_for_rows_another_transaction_holds():
     sync(["B/1"], "372001", "3720")
     Alert.objects.filter(region_code="372001").update(region_code="371002")  # two more rows
     held = list(AlertTally.objects.order_by("id").values_list("id", flat=True))[:1]
-    s = connection.settings_dict
-    other = psycopg2.connect(
-        dbname=s["NAME"],
-        user=s.get("USER") or "postgres",
-        host=s.get("HOST") or "127.0.0.1",
-        port=s.get("PORT") or 5432,
-    )
-    try:
-        with other.cursor() as cursor:
-            cursor.execute("SELECT id FROM settlement_alerttally WHERE id = %s FOR UPDATE", held)
-            # while another transaction holds one row, the fold takes the others and does not wait
-            with connection.cursor() as ours:
-                ours.execute("SET lock_timeout = '2s'")
-            fold_alert_tally()
-            assert AlertTally.objects.filter(pk=held[0]).exists()
-            assert_exact()
-    finally:
-        other.rollback()
-        other.close()
+    with blocker() as other:
+        other.execute("SELECT id FROM settlement_alerttally WHERE id = %s FOR UPDATE", held)
+        # while another transaction holds one row, the fold takes the others and does not wait
         with connection.cursor() as ours:
-            ours.execute("RESET lock_timeout")
+            ours.execute("SET lock_timeout = '2s'")
+        try:
+            fold_alert_tally()
+        finally:
+            with connection.cursor() as ours:
+                ours.execute("RESET lock_timeout")
+        assert AlertTally.objects.filter(pk=held[0]).exists()
+        assert_exact()
     fold_alert_tally()
     assert_exact()
     assert AlertTally.objects.count() == 1  # all of it in 371002 now (the 3720 row folded to 0: gone)
