@@ -439,3 +439,10 @@ def test_two_confirmations_racing_for_one_line_write_one_receipt():
     assert len(outcomes) + len(errors) == 3
     assert all(code == svc.CODE_CONFLICT for code in errors)
     assert all((o.line.accepted_qty, o.line.rejected_qty) == winner for o in outcomes)
+
+
+def test_matching_takes_invoice_lines_or_delivery_lines_not_both(delivery):
+    from settlement.services.matching import invoices_match
+
+    with pytest.raises(ValueError, match="not both"):
+        invoices_match(invoice_line_ids=[1], delivery_line_ids=[delivery.pk])
