@@ -300,8 +300,10 @@ CREATE TRIGGER settlementbatch_batchline_kept AFTER DELETE ON settlement_settlem
 # A batch's whole line set is read through a BRIN index on batch_id (no B-tree leads with
 # batch: settlement.models.batches.BatchLine): one INSERT writes a batch's lines into pages
 # of their own, so the index is nearly exact and costs next to nothing to keep
-# (batch_create summarises the new pages; autosummarize where autovacuum runs). Installed
-# here rather than in a migration so that a schema built from the models has it too.
+# (batch_create summarises the new pages; VACUUM those a funding split anew adds). Not
+# autosummarize: a province batch crosses ~1,300 page ranges in one INSERT, autovacuum's
+# queue holds 256 requests, and each refused one logged a line with the whole statement.
+# Installed here rather than in a migration so that a schema built from the models has it too.
 # (Lines are written once and not updated after, but for a funding split anew at approval:
 # their pages are filled, the default fillfactor; migration 0009.)
 BATCH_LINE_BRIN = "settlement_batchline_batch_brin"
@@ -325,12 +327,19 @@ def install_immutability_triggers(connection) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(_TRIGGER_SQL)
         cursor.execute(ALERT_TALLY_SQL)
-        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [BATCH_LINE_BRIN])
-        if not cursor.fetchone()[0]:
+        cursor.execute(
+            "SELECT to_regclass(%s) IS NOT NULL, "
+            "COALESCE((SELECT 'autosummarize=on' = ANY(reloptions) FROM pg_class WHERE oid = to_regclass(%s)), false)",
+            [BATCH_LINE_BRIN, BATCH_LINE_BRIN],
+        )
+        exists, autosummarized = cursor.fetchone()
+        if not exists:
             cursor.execute(
                 f"CREATE INDEX {BATCH_LINE_BRIN} ON settlement_batchline USING brin (batch_id) "
-                "WITH (pages_per_range = 32, autosummarize = on)"
+                "WITH (pages_per_range = 32, autosummarize = off)"
             )
+        elif autosummarized:  # created so before
+            cursor.execute(f"ALTER INDEX {BATCH_LINE_BRIN} SET (autosummarize = off)")
     return True
 
 

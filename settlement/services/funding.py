@@ -160,12 +160,7 @@ _AVAILABLE = "tmp_batch_available"
 # is a cheap scan, else materialised once).
 _SPLIT_SQL = """
 WITH l AS {cte}({source}),
-h AS (
-  SELECT g.hospital_id, g.tp, COALESCE(t.a, 0) + g.gb AS alloc, COALESCE(t.a, 0) + g.gb + COALESCE(t.p, 0) AS cap
-  FROM (SELECT hospital_id, CAST(SUM(pos) AS {bigint}) AS tp, CAST(SUM(pos - amt) AS {bigint}) AS gb
-        FROM l GROUP BY hospital_id) AS g
-  LEFT JOIN {available} AS t ON t.hospital_id = g.hospital_id
-),
+h AS {h_cte}({bounds}),
 x AS (
   SELECT l.id{keep_l}, l.hospital_id, l.amt, l.pos, l.pos AS cum, h.alloc, h.cap
   FROM l JOIN h ON h.hospital_id = l.hospital_id
@@ -188,6 +183,14 @@ SELECT x.id{keep_x},
 FROM x
 """
 _FLAT = "(h.alloc <= 0 OR h.alloc >= h.tp) AND (h.cap <= 0 OR h.cap >= h.tp)"
+# Per hospital: its positive total and the two boundaries (see ``_SPLIT_SQL``), over ``l``.
+_BOUNDS_SQL = """
+  SELECT g.hospital_id, g.tp, COALESCE(t.a, 0) + g.gb AS alloc, COALESCE(t.a, 0) + g.gb + COALESCE(t.p, 0) AS cap
+  FROM (SELECT hospital_id, CAST(SUM(pos) AS {bigint}) AS tp, CAST(SUM(pos - amt) AS {bigint}) AS gb
+        FROM l GROUP BY hospital_id) AS g
+  LEFT JOIN {available} AS t ON t.hospital_id = g.hospital_id
+"""
+_BOUNDS = "tmp_batch_bounds"
 
 # A batch's own lines (one parameter: the batch id), ordered within equal keys by the
 # invoice line (the natural key never ties; the same order as at creation).
@@ -232,11 +235,14 @@ def bigint_type() -> str:
     return "bigint" if connection.vendor == "postgresql" else "INTEGER"
 
 
-def split_sql(source: str | None = None, keep: tuple[str, ...] = ()) -> str:
+def split_sql(source: str | None = None, keep: tuple[str, ...] = (), *, bounds: str | None = None) -> str:
     """The split query for the running vendor over ``source`` (default: the lines of one
     batch, one parameter: its id), passing the columns ``keep`` of the source through.
     On PostgreSQL a given source (a plain scan of staged lines) is inlined, cheaper to read
-    three times than to keep; the default source, a join, is materialised once."""
+    three times than to keep; the default source, a join, is materialised once.
+
+    ``bounds``: a table that ``stage_bounds`` filled from the same source; the per-hospital
+    boundaries are read from it instead of being computed in the statement."""
     materialise = source is None
     if source is None:
         source, keep = _BATCH_LINES_SOURCE.format(bigint=bigint_type()), ("line_id", *keep)
@@ -246,7 +252,12 @@ def split_sql(source: str | None = None, keep: tuple[str, ...] = ()) -> str:
         least="LEAST" if pg else "MIN",
         collate=' COLLATE "C"' if pg else "",
         bigint=bigint_type(),
-        available=_AVAILABLE,
+        h_cte="NOT MATERIALIZED " if pg and bounds else "",
+        bounds=(
+            f"SELECT hospital_id, tp, alloc, cap FROM {bounds}"
+            if bounds
+            else _BOUNDS_SQL.format(bigint=bigint_type(), available=_AVAILABLE)
+        ),
         source=source,
         flat=_FLAT,
         keep_x="".join(f", x.{c}" for c in keep),
@@ -300,18 +311,43 @@ def insert_funded_lines(
     (creations are serialised: batches.batch_create); the one-live-batch unique index
     refuses the whole statement if one were."""
     d, p, c = parts_sql()
+    keep = ("hospital_id", "distributor_id", "amount", "due_date")
     with connection.cursor() as cursor:
         _fill_available(cursor, available_fen, prepayment_fen)
+        bounds = stage_bounds(cursor, source, params)
         cursor.execute(
             f"""INSERT INTO settlement_batchline (batch_id, invoice_line_id, live, hospital_id, distributor_id,
                     amount, due_date, deducted_amount, prepayment_amount, collection_amount)
                 SELECT %s, s.id, %s, s.hospital_id, s.distributor_id, s.amount, s.due_date, {d}, {p}, {c}
-                FROM ({split_sql(source, ("hospital_id", "distributor_id", "amount", "due_date"))}) AS s""",
+                FROM ({split_sql(source, keep, bounds=bounds)}) AS s""",
             [batch_id, True, *params],
         )
         written = cursor.rowcount
+        _drop_bounds(cursor)
         _drop_available(cursor)
     return written
+
+
+def stage_bounds(cursor, source: str, params: list) -> str:
+    """Each hospital's positive total and boundaries over ``source``'s lines, as a small
+    temporary table (with statistics on PostgreSQL); its name, for ``split_sql(bounds=…)``.
+
+    Computed inside the split statement, the boundaries are a CTE read twice, which
+    PostgreSQL keeps without statistics: it then hashed the lines (2.76M for a province)
+    twice to join them to a thousand hospitals, instead of hashing the hospitals."""
+    bounds_sql = _BOUNDS_SQL.format(bigint=bigint_type(), available=_AVAILABLE)
+    if connection.vendor == "postgresql":
+        cursor.execute(f"DROP TABLE IF EXISTS {_BOUNDS}")
+        cursor.execute(f"CREATE TEMP TABLE {_BOUNDS} ON COMMIT DROP AS WITH l AS ({source}) {bounds_sql}", params)
+        cursor.execute(f"ANALYZE {_BOUNDS}")
+    else:
+        cursor.execute(f"DROP TABLE IF EXISTS temp.{_BOUNDS}")
+        cursor.execute(f"CREATE TEMP TABLE {_BOUNDS} AS WITH l AS ({source}) {bounds_sql}", params)
+    return _BOUNDS
+
+
+def _drop_bounds(cursor) -> None:
+    cursor.execute(f"DROP TABLE {_BOUNDS}" if connection.vendor == "postgresql" else f"DROP TABLE temp.{_BOUNDS}")
 
 
 def funding_totals(batch_id: int) -> FundingResult:

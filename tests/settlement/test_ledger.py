@@ -136,6 +136,29 @@ def test_postgres_install_restores_the_batch_lines_brin_index():
     assert state() == (None, True)
 
 
+@pytest.mark.postgres
+def test_postgres_install_turns_off_the_brin_index_autosummarize():
+    # given the batch lines' BRIN index as an older install created it (autosummarize on:
+    # a province batch queued ~1,300 summarisations against autovacuum's 256 and logged
+    # each refused one with the whole INSERT)
+    from settlement.models.ledger import BATCH_LINE_BRIN
+
+    def options():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reloptions FROM pg_class WHERE oid = to_regclass(%s)", [BATCH_LINE_BRIN])
+            return sorted(cursor.fetchone()[0] or [])
+
+    assert install_immutability_triggers(connection)
+    assert options() == ["autosummarize=off", "pages_per_range=32"]
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER INDEX {BATCH_LINE_BRIN} SET (autosummarize = on)")
+    assert options() == ["autosummarize=on", "pages_per_range=32"]
+    # when the install runs again (as after every migrate), then batch_create's own
+    # summarisation is the only one asked for
+    assert install_immutability_triggers(connection)
+    assert options() == ["autosummarize=off", "pages_per_range=32"]
+
+
 @pytest.fixture(params=["probe-per-row", "merged-as-for-a-province"])
 def parent_check_plan(request):
     """Both plans of the parent check: the threshold 0 gives every INSERT the merge a

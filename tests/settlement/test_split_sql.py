@@ -13,7 +13,14 @@ import pandas as pd
 import pytest
 from django.db import connection
 
-from settlement.services.funding import _drop_available, _fill_available, split_funding, split_sql
+from settlement.services.funding import (
+    _drop_available,
+    _drop_bounds,
+    _fill_available,
+    split_funding,
+    split_sql,
+    stage_bounds,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +70,9 @@ def _world(seed: int) -> tuple[pd.DataFrame, dict[str, int], dict[str, int]]:
     return pd.DataFrame(rows), alloc, prep
 
 
-def _sql_split(lines: pd.DataFrame, alloc: dict[str, int], prep: dict[str, int]) -> pd.DataFrame:
+def _sql_split(
+    lines: pd.DataFrame, alloc: dict[str, int], prep: dict[str, int], *, staged_bounds: bool = False
+) -> pd.DataFrame:
     with connection.cursor() as cur:
         cur.execute(
             f"CREATE TEMP TABLE {_SOURCE} (id integer, hospital_id text, due_date date, invoice_no text, "
@@ -85,16 +94,21 @@ def _sql_split(lines: pd.DataFrame, alloc: dict[str, int], prep: dict[str, int])
                     ],
                 )
             _fill_available(cur, alloc, prep)
-            cur.execute(split_sql(f"SELECT * FROM {_SOURCE}", ("hospital_id",)))  # noqa: S608 — fixed names
+            source = f"SELECT * FROM {_SOURCE}"  # noqa: S608 — fixed names
+            bounds = stage_bounds(cur, source, []) if staged_bounds else None
+            cur.execute(split_sql(source, ("hospital_id",), bounds=bounds))
             got = pd.DataFrame(cur.fetchall(), columns=["id", "hospital_id", "d", "p", "c"])
+            if bounds:
+                _drop_bounds(cur)
             _drop_available(cur)
         finally:
             cur.execute(f"DROP TABLE {_SOURCE}")
     return got.astype({"id": "int64", "d": "int64", "p": "int64", "c": "int64"})
 
 
+@pytest.mark.parametrize("staged_bounds", [False, True], ids=["bounds_in_statement", "bounds_staged"])
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_split_in_sql_equals_the_reference_rule_for_every_kind_of_hospital(seed):
+def test_split_in_sql_equals_the_reference_rule_for_every_kind_of_hospital(seed, staged_bounds):
     # given hospitals whose allocation and prepayment fall on, inside and outside their totals
     lines, alloc, prep = _world(seed)
     expected = split_funding(lines, alloc, prep).set_index("id").sort_index()
@@ -102,10 +116,58 @@ def test_split_in_sql_equals_the_reference_rule_for_every_kind_of_hospital(seed)
     part_way = (expected["deducted_fen"] != expected["amount_fen"].clip(lower=0)) & (expected["deducted_fen"] > 0)
     assert part_way.any() and (expected["prepayment_fen"] > 0).any() and (expected["collection_fen"] > 0).any()
     # when the database splits them
-    got = _sql_split(lines, alloc, prep).set_index("id").sort_index()
+    got = _sql_split(lines, alloc, prep, staged_bounds=staged_bounds).set_index("id").sort_index()
     # then every line has the reference rule's three parts, to the fen
     assert len(got) == len(expected)
     assert (got["hospital_id"] == expected["hospital_id"]).all()
     pd.testing.assert_series_equal(got["d"], expected["deducted_fen"], check_names=False)
     pd.testing.assert_series_equal(got["p"], expected["prepayment_fen"], check_names=False)
     pd.testing.assert_series_equal(got["c"], expected["collection_fen"], check_names=False)
+
+
+def _hashed_relations(plan: dict) -> set[str]:
+    """Relations read under a Hash node of ``plan`` (EXPLAIN's JSON), i.e. the hashed sides."""
+    found: set[str] = set()
+
+    def relations(node: dict) -> set[str]:
+        names = {node["Relation Name"]} if "Relation Name" in node else set()
+        for child in node.get("Plans", []):
+            names |= relations(child)
+        return names
+
+    def walk(node: dict) -> None:
+        if node.get("Node Type") == "Hash":
+            found.update(relations(node))
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan)
+    return found
+
+
+@pytest.mark.postgres
+def test_postgres_split_with_staged_bounds_hashes_the_hospitals_not_the_lines():
+    # given 30,000 staged lines of 60 hospitals, some of which need the lines' order
+    import json
+
+    with connection.cursor() as cur:
+        cur.execute(
+            f"CREATE TEMP TABLE {_SOURCE} AS SELECT g AS id, 'H' || (g % 60) AS hospital_id, "
+            "DATE '2026-09-01' + (g % 20) AS due_date, 'N' || g AS invoice_no, '' AS invoice_code, 1 AS line_no, "
+            "(100 + g % 900)::bigint AS amt, (100 + g % 900)::bigint AS pos FROM generate_series(1, 30000) AS g"
+        )
+        cur.execute(f"ANALYZE {_SOURCE}")
+        _fill_available(cur, {f"H{i}": (i % 3) * 100_000 for i in range(60)}, {})
+        source = f"SELECT * FROM {_SOURCE}"  # noqa: S608 — fixed names
+        bounds = stage_bounds(cur, source, [])
+        # when the split statement is planned
+        cur.execute("EXPLAIN (FORMAT JSON) " + split_sql(source, ("hospital_id",), bounds=bounds))
+        raw = cur.fetchone()[0]
+        plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+        _drop_bounds(cur)
+        _drop_available(cur)
+        cur.execute(f"DROP TABLE {_SOURCE}")
+    # then the per-hospital bounds are hashed and the lines are only scanned
+    hashed = _hashed_relations(plan)
+    assert bounds in hashed
+    assert _SOURCE not in hashed
