@@ -124,19 +124,19 @@ def confirm_floor(periods: list[str]) -> tuple[int, float]:
 
 def batch_floor(cutoff: dt.date) -> tuple[int, float]:
     """One INSERT … SELECT of the confirmed, matched blue lines accepted by the cut-off
-    (with a due date) into a TEMP table, then one GROUP BY per hospital."""
+    (with a due date) into a TEMP table, then one GROUP BY per hospital. The acceptance is
+    the line's own ``accepted_on``, as batch creation reads it (matching writes it)."""
     cur = _raw()
     try:
         t0 = time.perf_counter()
         cur.execute(
             f"""
             CREATE TEMP TABLE bench_floor_batch AS
-            SELECT i.id, i.hospital_id, i.distributor_id, i.amount, d.accepted_date + {TERM_DAYS} AS due_date
+            SELECT i.id, i.hospital_id, i.distributor_id, i.amount, i.accepted_on + {TERM_DAYS} AS due_date
             FROM {_t(InvoiceLine)} i
             JOIN {_t(Statement)} s ON s.id = i.statement_id
-            JOIN {_t(DeliveryLine)} d ON d.id = i.delivery_line_id
             WHERE s.status = 'confirmed' AND i.match_status = 'matched' AND i.kind = 'blue'
-              AND d.accepted_date <= %s
+              AND i.accepted_on <= %s
             """,
             [cutoff],
         )

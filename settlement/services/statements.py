@@ -120,24 +120,27 @@ GATHER_COLUMNS = ["id", "hospital_id", "distributor_id", "accepted", "region"]
 def unassigned_lines(*, region_prefix: str | None = None, period: str | None = None) -> pd.DataFrame:
     """The lines a build gathers, locked (pk order): matched blue lines without a statement whose
     delivery line was accepted, not in an approved batch; ``region_prefix`` of the invoice's
-    hospital, ``period`` = month of acceptance. Columns ``GATHER_COLUMNS``."""
+    hospital, ``period`` = month of acceptance. Columns ``GATHER_COLUMNS``.
+
+    The acceptance is the line's ``accepted_on``, which matching writes with the status (its
+    delivery line's acceptance date): no join with the delivery lines."""
     from parties.identifiers import region_prefix as to_prefix
 
     qs = InvoiceLine.objects.filter(
         kind=InvoiceKind.BLUE,
         match_status=MatchStatus.MATCHED,
         statement__isnull=True,
-        delivery_line__accepted_date__isnull=False,
+        accepted_on__isnull=False,
     ).exclude(frozen_line_ids_q())
     if region_prefix:
         qs = qs.filter(hospital__region__code__startswith=to_prefix(region_prefix))
     if period:
         start, end = period_bounds(period)
-        qs = qs.filter(delivery_line__accepted_date__gte=start, delivery_line__accepted_date__lt=end)
+        qs = qs.filter(accepted_on__gte=start, accepted_on__lt=end)
     rows = list(
         qs.select_for_update(of=("self",))
         .order_by("pk")
-        .values_list("id", "hospital_id", "distributor_id", "delivery_line__accepted_date", "hospital__region_id")
+        .values_list("id", "hospital_id", "distributor_id", "accepted_on", "hospital__region_id")
     )
     return pd.DataFrame.from_records(rows, columns=GATHER_COLUMNS)
 
