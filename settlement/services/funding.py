@@ -157,7 +157,8 @@ _AVAILABLE = "tmp_batch_available"
 # bytes, which is the same for UTF-8). ``{source}`` yields id, hospital_id, due_date,
 # invoice_no, invoice_code, line_no, amt (fen) and pos (amt when positive, else 0), plus
 # the pass-through columns ``{keep_*}``; it is read three times ({cte}: inlined when it
-# is a cheap scan, else materialised once).
+# is a cheap scan, else materialised once), twice when ``{bounds}`` is a staged table
+# (batch creation: ``stage_bounds``).
 _SPLIT_SQL = """
 WITH l AS {cte}({source}),
 h AS {h_cte}({bounds}),
@@ -334,7 +335,7 @@ def stage_bounds(cursor, source: str, params: list) -> str:
 
     Computed inside the split statement, the boundaries are a CTE read twice, which
     PostgreSQL keeps without statistics: it then hashed the lines (2.76M for a province)
-    twice to join them to a thousand hospitals, instead of hashing the hospitals."""
+    twice to join them to their hospitals (5,000), instead of hashing the hospitals."""
     bounds_sql = _BOUNDS_SQL.format(bigint=bigint_type(), available=_AVAILABLE)
     if connection.vendor == "postgresql":
         cursor.execute(f"DROP TABLE IF EXISTS {_BOUNDS}")

@@ -134,3 +134,43 @@ def test_red_invoice_may_name_a_blue_original_in_a_later_chunk(world, tmp_path, 
         chunks, whole = _import_both_ways(monkeypatch, "invoices", path, lenient=lenient)
         assert chunks == whole
         assert chunks[3] == APPLIED and chunks[1]["created"] == 7
+
+
+def test_every_chunk_reports_in_the_callers_language(world, tmp_path, chunked):
+    # given a file whose bad cells sit in its first and its last chunk
+    from django.utils import translation
+
+    rows = _orders(world)
+    rows[1] = order_row(world, order_no="PO2001", qty="x")  # file row 3, 1st chunk
+    rows[8] = order_row(world, order_no="PO2008", qty="")  # file row 10, 3rd chunk
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, rows)
+    # when an English-speaking user imports it
+    with translation.override("en"):
+        report = table_import(table="orders", path=path)
+    # then every message, from whichever chunk, is in English, and in file order
+    assert [(e["row"], e["column"], e["message"]) for e in report.error_list()] == [
+        (3, "qty", "must be an integer"),
+        (10, "qty", "required value is blank"),
+    ]
+    # and in the default language the same rows say both
+    report = table_import(table="orders", path=path)
+    assert [e["message"] for e in report.error_list()] == [
+        str(reasons.BAD_INTEGER.message),
+        str(reasons.REQUIRED.message),
+    ]
+
+
+def test_an_unreadable_row_in_a_later_chunk_rejects_the_file(world, tmp_path, chunked):
+    # given a file whose 3rd chunk has a row the CSV reader cannot read (an open quote)
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, _orders(world))
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    lines[10] = lines[10].replace("PO2009", '"PO2009', 1)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    before = counts(OrderLine)
+    # when it is imported
+    report = table_import(table="orders", path=path)
+    # then the file is refused as unreadable and nothing is written
+    assert report.status == REJECTED
+    assert report.reason.startswith(str(reasons.UNREADABLE))
+    assert counts(OrderLine) == before

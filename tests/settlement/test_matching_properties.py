@@ -202,8 +202,18 @@ def snapshot() -> dict:
         "net_amount",
         "reverses__invoice_no",
         "delivery_line__delivery_no",
+        "accepted_on",
     )
     return {(r[0], r[1]): r[2:] for r in rows}
+
+
+def matched_without_their_acceptance() -> list:
+    """Matched blue lines whose ``accepted_on`` is not their delivery line's acceptance date:
+    batch creation and statement builds read ``accepted_on`` alone, so there must be none."""
+    rows = InvoiceLine.objects.filter(kind="blue", match_status="matched").values_list(
+        "invoice_no", "accepted_on", "delivery_line__accepted_date"
+    )
+    return [r for r in rows if r[1] is None or r[1] != r[2]]
 
 
 def in_rollback(fn):
@@ -235,6 +245,7 @@ def test_matching_is_deterministic_order_independent_and_idempotent(world, deliv
         for kind, payload, (region, period) in order:
             insert(world, kind, payload)
             invoices_match(region_prefix=region, period=period)
+            assert matched_without_their_acceptance() == []
         arrived = snapshot()
         full = invoices_match()
         return arrived, full.lines_changed
