@@ -228,8 +228,14 @@ def _fill_available(cursor, available_fen: Mapping[str, int], prepayment_fen: Ma
         )
 
 
+def _drop_temp(cursor, name: str, *, if_exists: bool = False) -> None:
+    """DROP the temporary table ``name`` (SQLite names its temp schema)."""
+    table = name if connection.vendor == "postgresql" else f"temp.{name}"
+    cursor.execute(f"DROP TABLE {'IF EXISTS ' if if_exists else ''}{table}")
+
+
 def _drop_available(cursor) -> None:
-    cursor.execute(f"DROP TABLE {_AVAILABLE}" if connection.vendor == "postgresql" else f"DROP TABLE temp.{_AVAILABLE}")
+    _drop_temp(cursor, _AVAILABLE)
 
 
 def bigint_type() -> str:
@@ -337,18 +343,17 @@ def stage_bounds(cursor, source: str, params: list) -> str:
     PostgreSQL keeps without statistics: it then hashed the lines (2.76M for a province)
     twice to join them to their hospitals (5,000), instead of hashing the hospitals."""
     bounds_sql = _BOUNDS_SQL.format(bigint=bigint_type(), available=_AVAILABLE)
-    if connection.vendor == "postgresql":
-        cursor.execute(f"DROP TABLE IF EXISTS {_BOUNDS}")
-        cursor.execute(f"CREATE TEMP TABLE {_BOUNDS} ON COMMIT DROP AS WITH l AS ({source}) {bounds_sql}", params)
+    pg = connection.vendor == "postgresql"
+    _drop_temp(cursor, _BOUNDS, if_exists=True)
+    on_commit = " ON COMMIT DROP" if pg else ""
+    cursor.execute(f"CREATE TEMP TABLE {_BOUNDS}{on_commit} AS WITH l AS ({source}) {bounds_sql}", params)
+    if pg:
         cursor.execute(f"ANALYZE {_BOUNDS}")
-    else:
-        cursor.execute(f"DROP TABLE IF EXISTS temp.{_BOUNDS}")
-        cursor.execute(f"CREATE TEMP TABLE {_BOUNDS} AS WITH l AS ({source}) {bounds_sql}", params)
     return _BOUNDS
 
 
 def _drop_bounds(cursor) -> None:
-    cursor.execute(f"DROP TABLE {_BOUNDS}" if connection.vendor == "postgresql" else f"DROP TABLE temp.{_BOUNDS}")
+    _drop_temp(cursor, _BOUNDS)
 
 
 def funding_totals(batch_id: int) -> FundingResult:
