@@ -308,6 +308,30 @@ def _row_hashes(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return tuple(pd.util.hash_pandas_object(frame, index=False, hash_key=k).to_numpy() for k in _HASH_KEYS)
 
 
+def _pairs_in(a: np.ndarray, b: np.ndarray, prior_a: np.ndarray, prior_b: np.ndarray) -> np.ndarray:
+    """Per i: is the pair ``(a[i], b[i])`` among the pairs ``(prior_a[j], prior_b[j])``?
+
+    A hash look-up of the first halves alone (``isin``: one hash table of ``prior_a``, linear),
+    then the pairs compared in full only for the rows whose first half is known — the rows
+    that repeat an earlier one, few in a real file. It replaced a merge of each chunk with all
+    earlier chunks' pairs, deduplicated anew per chunk, whose cost grew with the square of the
+    file: for the L order file's 15 chunks 94 s of duplicate checks against 14–17 s
+    (benchmarks/README.md, "Tenth session")."""
+    hit = np.zeros(len(a), dtype=bool)
+    if not len(a) or not len(prior_a):
+        return hit
+    first = pd.Series(a, copy=False).isin(pd.Series(prior_a, copy=False)).to_numpy()
+    rows = np.flatnonzero(first)
+    if not rows.size:
+        return hit
+    # The earlier pairs that share a first half with one of these rows: as few as the rows.
+    near = pd.Series(prior_a, copy=False).isin(pd.Series(a[rows], copy=False)).to_numpy()
+    known = pd.DataFrame({"a": prior_a[near], "b": prior_b[near]}).drop_duplicates()
+    here = pd.DataFrame({"a": a[rows], "b": b[rows]})
+    hit[rows] = (here.merge(known, how="left", indicator=True)["_merge"] == "both").to_numpy()
+    return hit
+
+
 def _duplicated(df: pd.DataFrame, cols: list[str], hashes: pd.DataFrame, keep) -> np.ndarray:
     """``df.duplicated(subset=cols, keep=keep)``, compared on values only among the rows whose
     hashes of ``cols`` repeat (equal values hash alike, so no other row can be a duplicate)."""
@@ -316,6 +340,11 @@ def _duplicated(df: pd.DataFrame, cols: list[str], hashes: pd.DataFrame, keep) -
     if candidates.any():
         out[candidates] = df[candidates].duplicated(subset=cols, keep=keep).to_numpy()
     return out
+
+
+def _halves(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The two 64-bit halves of a 128-bit hash column pair (``k1``/``k2``, ``c1``/``c2``)."""
+    return frame[f"{name}1"].to_numpy(), frame[f"{name}2"].to_numpy()
 
 
 class _DuplicateKeys:
@@ -355,8 +384,7 @@ class _DuplicateKeys:
         prior = self._prior()
         exact = _duplicated(df, self.cols, here[["c1", "c2"]], keep="first")
         if len(prior):
-            seen = here.merge(prior[["k1", "k2", "c1", "c2"]].drop_duplicates(), how="left", indicator=True)
-            exact |= (seen["_merge"] == "both").to_numpy()
+            exact |= _pairs_in(*_halves(here, "c"), *_halves(prior, "c"))
         if exact.any():
             batch.duplicates = int(exact.sum())
             batch.typed = df = df[~exact]
@@ -385,9 +413,8 @@ class _DuplicateKeys:
                 listed = ", ".join(str(r) for r in rows)
                 detail.loc[rows] = f"rows {listed}"
         if len(prior):
-            keyed = here[present][["k1", "k2"]].merge(prior[["k1", "k2"]].drop_duplicates(), how="left", indicator=True)
             across = np.zeros(len(df), dtype=bool)
-            across[np.flatnonzero(present)] = (keyed["_merge"] == "both").to_numpy()
+            across[np.flatnonzero(present)] = _pairs_in(*_halves(here[present], "k"), *_halves(prior, "k"))
             if across.any():
                 self.spans_chunks = True  # reported exactly by the second pass
                 dup |= across
