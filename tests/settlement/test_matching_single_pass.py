@@ -256,3 +256,31 @@ def test_a_month_pass_of_two_regions_gathers_the_matched_lines_outside_it_in_bot
         line.refresh_from_db()
         assert line.statement is not None and line.statement.hospital_id == line.hospital_id
     assert statements_build().lines_added == 0
+
+
+def test_a_regions_whole_pass_reads_its_invoice_lines_not_other_regions_invoices_on_its_orders():
+    distributor = EnterpriseFactory()
+    home, other = HospitalFactory(region__code="370102"), HospitalFactory(region__code="371102")
+    # given a home line, and on its delivery line another region's invoice: 6 + 6 of the 10 accepted
+    own = accepted_line(home, distributor, accepted="2026-09-10", qty=6, amount=Decimal("60.00"))
+    beside = InvoiceLineFactory(delivery_line=own.delivery_line, hospital=other, qty=6, amount=Decimal("60.00"))
+    # and another home order's delivery line invoiced only by the other region's hospital
+    elsewhere = accepted_line(home, distributor, accepted="2026-09-10")
+    InvoiceLine.objects.filter(pk=elsewhere.pk).update(hospital=other)
+    # when the home region is matched for every month
+    result = invoices_match(region_prefix="370102", build_statements=True)
+    # then its line is checked with the line beside it (the running sum over the delivery line
+    # counts both); the other region's invoice on a home order is left to its own region's pass
+    assert result.lines_checked == 2
+    for line in (own, beside, elsewhere):
+        line.refresh_from_db()
+    assert own.match_status == MatchStatus.MATCHED and own.statement is not None
+    assert set(beside.exception_codes.split(";")) == {"PARTY_MISMATCH", "QTY_EXCEEDS_ACCEPTED"}
+    assert beside.statement_id is None
+    assert elsewhere.match_status == MatchStatus.PENDING
+    # and the other region's pass checks both of its lines, the home line beside one of them
+    again = invoices_match(region_prefix="371102", build_statements=True)
+    elsewhere.refresh_from_db()
+    assert again.lines_checked == 3
+    assert elsewhere.match_status == MatchStatus.EXCEPTION and elsewhere.exception_codes == "PARTY_MISMATCH"
+    assert again.lines_changed == 1  # the home line and the line beside it were already decided
