@@ -237,29 +237,26 @@ def _seed_sql(
             f"FROM {t['il']} o WHERE NOT {frozen[0]}) "
         )
         lines, open_params = "open_lines", frozen[1]
-    inv_where, inv_params, dl_where, dl_params = [], [], [], []
+    region_where, region_params = [], []
     if prefixes is not None:
-        within = "(" + " OR ".join(["h.region_id LIKE %s"] * len(prefixes)) + ")"
-        inv_where.append(within)
-        inv_params += [f"{p}%" for p in prefixes]
-        dl_where.append(within)
-        dl_params += [f"{p}%" for p in prefixes]
-    if period is not None:
-        start, end = period_bounds(period)
-        inv_where.append("s.issued_at >= %s AND s.issued_at < %s")
-        inv_params += [start, end]
-        dl_where.append(
-            "((d.delivery_date >= %s AND d.delivery_date < %s) OR (d.accepted_date >= %s AND d.accepted_date < %s))"
-        )
-        dl_params += [start, end, start, end]
+        region_where = ["(" + " OR ".join(["h.region_id LIKE %s"] * len(prefixes)) + ")"]
+        region_params = [f"{p}%" for p in prefixes]
     invoices = f"s.delivery_no, s.delivery_line_no FROM {lines} s JOIN {t['h']} h ON h.code = s.hospital_id "
-    if period is None:
+    if period is None:  # then prefixes is not None (every line of every region returned above)
         # Every month of the regions: every invoice line of theirs is in the seed's invoice half,
         # so the delivery half (the delivery lines of the regions' orders) would add only other
         # regions' invoice lines — matched in their own region's pass — at the cost of two more
         # scans of the order and delivery line tables in every pass of a whole reconcile.
-        sql = f"{with_open}SELECT DISTINCT {invoices}WHERE {' AND '.join(inv_where)}"
-        return sql, open_params + inv_params
+        sql = f"{with_open}SELECT DISTINCT {invoices}WHERE {' AND '.join(region_where)}"
+        return sql, open_params + region_params
+    start, end = period_bounds(period)
+    inv_where = [*region_where, "s.issued_at >= %s AND s.issued_at < %s"]
+    inv_params = [*region_params, start, end]
+    dl_where = [
+        *region_where,
+        "((d.delivery_date >= %s AND d.delivery_date < %s) OR (d.accepted_date >= %s AND d.accepted_date < %s))",
+    ]
+    dl_params = [*region_params, start, end, start, end]
     if frozen is not None:
         dl_where.append(
             "EXISTS (SELECT 1 FROM open_lines x WHERE x.delivery_no = d.delivery_no AND x.delivery_line_no = d.line_no)"
