@@ -227,7 +227,8 @@ def stage_reconcile(ctx: Context, r: StageResult) -> None:
     from settlement.services.matching import MatchResult, invoices_match, reconcile_passes
 
     hospital_regions = InvoiceLine.objects.order_by().values_list("hospital__region_id", flat=True).distinct()
-    passes = reconcile_passes()  # what manage.py reconcile does: the regions grouped into passes
+    # What manage.py reconcile does (the regions packed into passes), as many passes to each worker.
+    passes = reconcile_passes(workers=ctx.workers or 1)
     if ctx.workers:
         _reconcile_on_workers(ctx, r, passes, len(set(hospital_regions)))
         return

@@ -96,7 +96,7 @@ class WorkerPool:
                 "config",
                 "worker",
                 "-l",
-                "warning",
+                "info",  # each task's "succeeded in …s": how the passes fell to the workers
                 "-P",
                 "prefork",
                 "--concurrency=1",

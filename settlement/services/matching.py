@@ -18,7 +18,7 @@ its lines, and an invoice line of another region on one of its orders is in its 
 region's partition.
 
 A pass may hold the partitions of several regions (``region_prefix`` a list): a whole
-reconcile groups them into passes of about ``RECONCILE_PASS_LINES`` lines
+reconcile packs them into even passes of at most ``RECONCILE_PASS_LINES`` lines
 (``reconcile_passes``), because a region's lines lie all over the line tables and each
 pass's load reads them whole; the result is the same line by line, only the order in which
 new statements are numbered follows the passes.
@@ -830,16 +830,21 @@ def covering_prefixes(region_codes) -> list[str]:
     return kept
 
 
-def reconcile_passes(max_lines: int | None = None) -> list[list[str]]:
+def reconcile_passes(max_lines: int | None = None, workers: int = 1) -> list[list[str]]:
     """The passes of a whole reconcile (``manage.py reconcile``, the bench): the coverage prefixes
-    of the hospitals' regions without those another one covers, grouped in prefix order into
-    passes of at most ``max_lines`` invoice lines (``settings.RECONCILE_PASS_LINES``; a prefix
-    with more is a pass of its own).
+    of the hospitals' regions without those another one covers, packed into the fewest passes of
+    at most ``max_lines`` invoice lines (``settings.RECONCILE_PASS_LINES``; a prefix with more is
+    a pass of its own) — ``pack_passes``.
 
     Each pass's load reads the invoice, delivery and order line tables once, whatever the
     size of its partitions (the region's lines lie all over them), so fewer, larger passes
     read them fewer times; the frame of a pass grows with its lines (about 2.5 KB per line at
-    the peak), so the cap bounds the memory."""
+    the peak), so the cap bounds the memory.
+
+    ``workers``: the passes are shared among that many workers (one task each), so there are a
+    multiple of ``workers`` of them where the prefixes allow, of sizes as even as the prefixes
+    allow, largest first: each worker takes the next pass as it finishes one, and none is left
+    alone with a large pass while the others wait."""
     from django.conf import settings
     from django.db.models import Count
 
@@ -850,17 +855,84 @@ def reconcile_passes(max_lines: int | None = None) -> list[list[str]]:
         .annotate(n=Count("pk"))
         .values_list("hospital__region_id", "n")
     )
-    passes: list[list[str]] = []
-    size = 0
-    for prefix in sorted(covering_prefixes(counts)):
-        n = sum(v for code, v in counts.items() if code.startswith(prefix))
-        if passes and size + n <= cap:
-            passes[-1].append(prefix)
-            size += n
-        else:
-            passes.append([prefix])
-            size = n
-    return passes
+    prefixes = covering_prefixes(counts)
+    sizes = {prefix: sum(v for code, v in counts.items() if code.startswith(prefix)) for prefix in prefixes}
+    return pack_passes(sizes, cap, workers)
+
+
+def pack_passes(sizes: dict[str, int], cap: int, workers: int = 1) -> list[list[str]]:
+    """Prefixes (with their invoice lines) packed into passes of at most ``cap`` lines.
+
+    A prefix above the cap is a pass of its own. The others go into the fewest passes that
+    the cap allows — rounded up to a multiple of ``workers`` (no more passes than prefixes),
+    so that every worker has as many: each prefix, largest first, into the pass with the
+    fewest lines so far, then single moves and swaps out of the largest pass while they make
+    it smaller (``_even_out``); should a pass still exceed the cap, more passes. Each pass's
+    prefixes are sorted; the passes come largest first (ties by their first prefix), the order
+    for workers taking them one at a time."""
+    if cap < 1:
+        raise ValueError(f"cap must be at least 1 line: {cap!r}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1: {workers!r}")
+    alone = [[p] for p, n in sizes.items() if n > cap]
+    rest = sorted(((n, p) for p, n in sizes.items() if n <= cap), key=lambda item: (-item[0], item[1]))
+    packed: list[tuple[int, list[str]]] = [(sizes[p[0]], p) for p in alone]
+
+    def rounded(k: int) -> int:  # up to a multiple of workers (with the prefixes alone), at most one pass a prefix
+        while (k + len(alone)) % workers and k < len(rest):
+            k += 1
+        return min(k, len(rest))
+
+    if rest:
+        k = rounded(max(1, -(-sum(n for n, _ in rest) // cap)))
+        while True:
+            loads = [0] * k
+            bins: list[list[tuple[int, str]]] = [[] for _ in range(k)]
+            for n, prefix in rest:
+                i = min(range(k), key=loads.__getitem__)  # the lightest; the first of equals
+                loads[i] += n
+                bins[i].append((n, prefix))
+            _even_out(bins, loads)
+            if max(loads) <= cap or k >= len(rest):
+                break
+            k = rounded(k + 1)
+        packed += [(load, sorted(p for _, p in b)) for load, b in zip(loads, bins, strict=True) if b]
+    packed.sort(key=lambda item: (-item[0], item[1][0]))
+    return [prefixes for _, prefixes in packed]
+
+
+def _even_out(bins: list[list[tuple[int, str]]], loads: list[int]) -> None:
+    """Local search on the largest-first packing: move one prefix out of the largest pass, or
+    swap one of its prefixes for a smaller one of another pass, taking the change that leaves
+    the larger of the two passes smallest, while that is below the largest pass's size. Each
+    change lowers the sum of squared sizes, so it stops."""
+    while True:
+        h = max(range(len(loads)), key=loads.__getitem__)
+        best = (loads[h], None)
+        for j in range(len(loads)):
+            if j == h:
+                continue
+            for x_index, (x, _) in enumerate(bins[h]):
+                worst = max(loads[h] - x, loads[j] + x)
+                if worst < best[0]:
+                    best = (worst, (j, x_index, None))
+                for y_index, (y, _) in enumerate(bins[j]):
+                    if y < x:
+                        worst = max(loads[h] - x + y, loads[j] + x - y)
+                        if worst < best[0]:
+                            best = (worst, (j, x_index, y_index))
+        if best[1] is None:
+            return
+        j, x_index, y_index = best[1]
+        item = bins[h].pop(x_index)
+        loads[h] -= item[0]
+        loads[j] += item[0]
+        if y_index is not None:
+            other = bins[j].pop(y_index)
+            loads[j] -= other[0]
+            loads[h] += other[0]
+            bins[h].append(other)
+        bins[j].append(item)
 
 
 @transaction.atomic

@@ -227,17 +227,22 @@ def test_passes_of_several_regions_write_what_one_pass_per_region_writes(provinc
     assert "0 changed" in out.getvalue() and keyed_snapshot() == reference
 
 
-def test_reconcile_passes_group_regions_in_order_up_to_the_cap():
+def test_reconcile_passes_pack_regions_into_the_fewest_even_passes_up_to_the_cap():
     distributor = EnterpriseFactory()
     sizes = {"370102": 3, "370201": 2, "371002": 1, "371102": 4}
     for code, n in sizes.items():
         hospital = HospitalFactory(region__code=code)
         for _ in range(n):
             accepted_line(hospital, distributor, accepted="2026-09-10")
-    assert reconcile_passes(max_lines=1) == [["370102"], ["370201"], ["371002"], ["371102"]]
+    # a region above the cap is a pass of its own; passes come largest first
+    assert reconcile_passes(max_lines=1) == [["371102"], ["370102"], ["370201"], ["371002"]]
     assert reconcile_passes(max_lines=5) == [["370102", "370201"], ["371002", "371102"]]
-    assert reconcile_passes(max_lines=4) == [["370102"], ["370201", "371002"], ["371102"]]
+    assert reconcile_passes(max_lines=4) == [["371102"], ["370102"], ["370201", "371002"]]
     assert reconcile_passes(max_lines=100) == [["370102", "370201", "371002", "371102"]]
+    # for two workers: as many passes each, where the regions allow
+    assert reconcile_passes(max_lines=100, workers=2) == [["370102", "370201"], ["371002", "371102"]]
+    assert reconcile_passes(max_lines=4, workers=2) == [["371102"], ["370102"], ["370201"], ["371002"]]
+    assert reconcile_passes(max_lines=4, workers=3) == [["371102"], ["370102"], ["370201", "371002"]]
 
 
 def test_a_month_pass_of_two_regions_gathers_the_matched_lines_outside_it_in_both():

@@ -1,8 +1,8 @@
 """manage.py reconcile [--region R] [--period YYYY-MM]: run matching and gather the newly
 matched lines into statements, in one pass per partition (each line written once). Without
---region the partitions are the hospitals' regions without those another one covers, grouped
-into passes of at most ``RECONCILE_PASS_LINES`` lines (bounded memory); prints what changed
-and the speed."""
+--region the partitions are the hospitals' regions without those another one covers, packed
+into the fewest passes of at most ``RECONCILE_PASS_LINES`` lines (bounded memory), of sizes as
+even as the regions allow; prints what changed and the speed."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
                 period_bounds(period)
             except ValueError:
                 raise CommandError(f"--period 须为 YYYY-MM / --period must be YYYY-MM: {period!r}") from None
-        # One pass per region given, else the hospitals' regions grouped into passes (reconcile_passes).
+        # One pass per region given, else the hospitals' regions packed into passes (reconcile_passes).
         passes = [[region]] if region is not None else reconcile_passes()
         started = time.monotonic()
         total = MatchResult()
