@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from decimal import Decimal
 from functools import cached_property
@@ -767,12 +768,18 @@ def alerts_scan_partition(
 
 def scan_partitions(region: str | None = None) -> list[str]:
     """Region prefixes to fan a scan out over: one per city (4 digits) holding hospitals,
-    inside ``region`` when given (a district scans alone)."""
+    inside ``region`` when given (a district scans alone).
+
+    The cities with the most hospitals come first (then by code): a city's scan grows with
+    its hospitals' lines, and workers that take the large ones first are not left waiting
+    on one large city at the end."""
     prefix = coverage_prefix(region) if region else ""
     if len(prefix) >= 6:
         return [prefix]
-    codes = Hospital.objects.filter(region__code__startswith=prefix).values_list("region_id", flat=True).distinct()
-    return sorted({c[:4] for c in codes})
+    hospitals = Counter(
+        code[:4] for code in Hospital.objects.filter(region__code__startswith=prefix).values_list("region_id", flat=True)
+    )
+    return sorted(hospitals, key=lambda city: (-hospitals[city], city))
 
 
 def alerts_scan_all(

@@ -402,13 +402,17 @@ def test_scan_twice_for_the_same_date_creates_nothing_new(django_capture_on_comm
     assert AlertEvent.objects.count() == events and mail.outbox == []
 
 
-def test_partitions_are_cities_inside_the_region():
+def test_partitions_are_cities_inside_the_region_most_hospitals_first():
     HospitalFactory(region=RegionFactory(code="371002"))
     HospitalFactory(region=RegionFactory(code="371102"))
     HospitalFactory(region=RegionFactory(code="320102"))
     assert scan_partitions() == ["3201", "3710", "3711"]
     assert scan_partitions("370000") == ["3710", "3711"]
     assert scan_partitions("371002") == ["371002"]
+    # a city with more hospitals comes first (workers take the large partitions first)
+    HospitalFactory.create_batch(2, region=RegionFactory(code="371103"))
+    assert scan_partitions() == ["3711", "3201", "3710"]
+    assert scan_partitions("370000") == ["3711", "3710"]
 
 
 # --- stages held by batches and the bank; collection orders (settlement.models.batches) ----
