@@ -50,6 +50,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -66,6 +67,9 @@ from procurement.models import Award, DeliveryLine, OrderLine
 from settlement.models import ExceptionCode, InvoiceLine, MatchStatus, Statement, StatementStatus
 from settlement.selectors.lines import batches_module, frozen_batch_lines, frozen_batch_statuses, period_bounds
 from settlement.services.bulk_writes import rows_update, sqlite_has_update_from
+
+if TYPE_CHECKING:
+    from settlement.services.statements import BuildResult
 
 logger = logging.getLogger(__name__)
 
@@ -759,7 +763,11 @@ def _gatherable(out: pd.DataFrame, prefixes: tuple[str, ...] | None) -> np.ndarr
 
 
 def _gather(
-    out: pd.DataFrame | None, prefixes: tuple[str, ...] | None, whole_partition: bool, result: MatchResult
+    out: pd.DataFrame | None,
+    prefixes: tuple[str, ...] | None,
+    whole_partition: bool,
+    result: MatchResult,
+    built: BuildResult,
 ) -> np.ndarray:
     """Statements in the same pass (settlement.services.statements): the lines a
     ``statements_build(region_prefix=prefix)`` run right after this matching would gather — from
@@ -767,7 +775,8 @@ def _gather(
     unassigned ones outside it — get their statement now, so each line is written once: the same
     lines in the same pk order, so the same statements, numbers and events as matching and then
     building. Sets ``new_statement_id`` of the frame's gathered rows and returns their mask; writes
-    the lines outside the frame itself. ``out`` None: nothing was loaded."""
+    the lines outside the frame itself. ``out`` None: nothing was loaded. The new statements are
+    numbered later (``_number``), after the pass has written its lines."""
     from settlement.services import statements as st
 
     columns = st.GATHER_COLUMNS
@@ -788,7 +797,8 @@ def _gather(
         outside = outside[~outside["id"].isin(loaded)]
         if len(outside):
             parts.append(outside)
-    st.builder_lock()  # after the lines, as statements_build does
+    # After the lines, as statements_build does; only the hospitals whose statements change.
+    st.builder_lock(pd.concat([part["hospital_id"] for part in parts]) if parts else ())
     if not parts:
         return take
     # The frame's accepted dates are ISO text on PostgreSQL (COPY), the others dates: one type.
@@ -796,10 +806,8 @@ def _gather(
     gathered = pd.concat(parts, ignore_index=True)
     gathered["id"] = gathered["id"].astype("int64")
     gathered = gathered.sort_values("id", kind="stable").reset_index(drop=True)
-    built = st.BuildResult()
     gathered["statement_id"] = st.statements_for(gathered, built)
     result.statement_lines_added = built.lines_added
-    result.statements_created = built.statements_created
     if take.any():
         by_id = pd.Series(gathered["statement_id"].to_numpy(), index=gathered["id"].to_numpy())
         positions = np.flatnonzero(take)
@@ -809,6 +817,15 @@ def _gather(
     if len(outside):
         st.statement_ids_write(gathered.loc[gathered["id"].isin(outside["id"].to_numpy()), ["id", "statement_id"]])
     return take
+
+
+def _number(built: BuildResult, result: MatchResult) -> None:
+    """The new statements' numbers, last in the pass (statements.statements_number): the
+    counter's lock is then held only until COMMIT, not through the pass's UPDATE."""
+    from settlement.services import statements as st
+
+    st.statements_number(built)
+    result.statements_created = list(built.statements_created)
 
 
 def _prefixes(region_prefix: str | Sequence[str] | None) -> tuple[str, ...] | None:
@@ -982,19 +999,24 @@ def invoices_match(
     result = MatchResult(lines_checked=len(df))
     # The frame holds every line a build of the partition could gather: every line of the region.
     whole_partition = by_ids is None and period is None
+    from settlement.services.statements import BuildResult  # not at the top: statements reads the lines' selectors
+
+    built = BuildResult()
     if df.empty:
         if build_statements and not whole_partition:
-            _gather(None, prefixes, whole_partition, result)
+            _gather(None, prefixes, whole_partition, result, built)
+            _number(built, result)
         result.seconds = time.monotonic() - started
         return result
     out = _compute(df)
     changed = _changed(out)
     out["touch"] = changed.astype("int64")
     if build_statements:
-        changed = changed | _gather(out, prefixes, whole_partition, result)
+        changed = changed | _gather(out, prefixes, whole_partition, result, built)
     result.frozen = int((out["frozen"] == 1).fillna(False).sum())
     result.lines_changed = int(changed.sum())
     _write(out.loc[changed], timezone.now())
+    _number(built, result)
     _summary(out, result)
     result.seconds = time.monotonic() - started
     logger.info(

@@ -17,6 +17,8 @@ statement open; each transition and each disputed line writes a ``StatementEvent
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from interchange.bulk import replan_deferred_checks
-from parties.models import Role
+from parties.models import Hospital, Role
 from parties.policy import policy_value
 from parties.scoping import sees_everything, user_region_prefix
 from settlement.models import (
@@ -108,11 +110,15 @@ def deadline_for(period: str, region_code: str | None) -> dt.date:
 @dataclass
 class BuildResult:
     lines_added: int = 0
-    statements_created: list[str] = field(default_factory=list)
+    statements_created: list[str] = field(default_factory=list)  # their numbers, once statements_number ran
     statements_extended: list[str] = field(default_factory=list)
+    # (year, id) of the statements created and not numbered yet, in the order they were created.
+    unnumbered: list[tuple[int, int]] = field(default_factory=list)
 
 
-_BUILD_LOCK_KEY = 7_301_001  # pg_advisory_xact_lock: one builder at a time
+# A new statement's number until statements_number gives it its own: "~" and 29 hex digits,
+# unique (the column is) and never a document number (those are STMT + year + 6 digits).
+PENDING_NO_PREFIX = "~"
 
 GATHER_COLUMNS = ["id", "hospital_id", "distributor_id", "accepted", "region"]
 
@@ -145,11 +151,51 @@ def unassigned_lines(*, region_prefix: str | None = None, period: str | None = N
     return pd.DataFrame.from_records(rows, columns=GATHER_COLUMNS)
 
 
-def builder_lock() -> None:
-    """One statement builder at a time (PostgreSQL); taken after the lines are locked, by every builder."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_BUILD_LOCK_KEY])
+def builder_lock(hospital_ids: Iterable[str]) -> None:
+    """Builders of the same hospital one at a time (PostgreSQL): the hospitals' rows, locked FOR
+    NO KEY UPDATE in code order until COMMIT; taken after the lines are locked, by every builder.
+
+    A hospital's statements are looked up and created only under its lock, so two builders
+    never both create one hospital × distributor × month; builders of other hospitals (the
+    passes of two regions on two workers) go on beside it. FOR NO KEY UPDATE leaves the key
+    checks of rows that reference a hospital (FOR KEY SHARE) free. SQLite has one writer."""
+    if connection.vendor != "postgresql":
+        return
+    codes = sorted({str(code) for code in hospital_ids})
+    if not codes:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {Hospital._meta.db_table} WHERE code = ANY(%s) ORDER BY code FOR NO KEY UPDATE", [codes]
+        )
+
+
+def statements_number(result: BuildResult) -> None:
+    """Number the statements this transaction created (``result.unnumbered``), in the order they
+    were created, per year: gapless document numbers from the counter row (numbering.number_block),
+    whose lock is held until COMMIT. So every builder takes it last, after its lines are written:
+    two builders wait for each other only for this and their COMMIT, not for a whole pass.
+    Appends the numbers to ``result.statements_created``."""
+    if not result.unnumbered:
+        return
+    by_year: dict[int, list[int]] = {}
+    for year, pk in result.unnumbered:
+        by_year.setdefault(year, []).append(pk)
+    for year, pks in sorted(by_year.items()):
+        numbers = number_block(kind=STATEMENT_KIND, year=year, count=len(pks))
+        if connection.vendor == "postgresql" or sqlite_has_update_from():
+            rows_update(
+                table=Statement._meta.db_table,
+                columns=(("id", "bigint PRIMARY KEY"), ("no", "varchar(30)")),
+                frame=pd.DataFrame({"id": pd.Series(pks, dtype="int64"), "no": pd.Series(numbers, dtype=object)}),
+                assignments="no = v.no",
+            )
+        else:
+            Statement.objects.bulk_update(
+                [Statement(pk=pk, no=no) for pk, no in zip(pks, numbers, strict=True)], ["no"], batch_size=100
+            )
+        result.statements_created.extend(numbers)
+    result.unnumbered.clear()
 
 
 @transaction.atomic
@@ -160,20 +206,22 @@ def statements_build(*, region_prefix: str | None = None, period: str | None = N
 
     Matching does the same within its own pass (``invoices_match(build_statements=True)``)."""
     df = unassigned_lines(region_prefix=region_prefix, period=period)  # the lines first, then the builder lock:
-    builder_lock()  # the same order as matching's pass, so two builders never wait on each other in a cycle
+    builder_lock(df["hospital_id"])  # the same order as matching's pass, so two builders never wait in a cycle
     result = BuildResult()
     if df.empty:
         return result
     df["statement_id"] = statements_for(df, result)
     statement_ids_write(df[["id", "statement_id"]])
+    statements_number(result)
     return result
 
 
 def statements_for(df: pd.DataFrame, result: BuildResult) -> np.ndarray:
     """The statement of each line of ``df`` (``GATHER_COLUMNS``, in pk order, locked by the caller,
-    under ``builder_lock``): the open statement of its hospital × distributor × month of acceptance,
-    or a new one, created here with its events, as is the ``lines_added`` event of each statement.
-    The caller writes the lines' statement_id. Fills ``result``."""
+    under ``builder_lock`` of its hospitals): the open statement of its hospital × distributor ×
+    month of acceptance, or a new one, created here with its events, as is the ``lines_added``
+    event of each statement. The caller writes the lines' statement_id, then numbers the new
+    statements (``statements_number``: until then each has a pending number). Fills ``result``."""
     if df.empty:
         return np.zeros(0, dtype="int64")
     df = df.assign(period=_periods(df["accepted"]))
@@ -208,24 +256,20 @@ def statements_for(df: pd.DataFrame, result: BuildResult) -> np.ndarray:
             to_create.append(((h, d, p), found[2] + 1 if found else 0, region))
 
     if to_create:
-        new_statements = []
-        by_year: dict[int, list] = {}
-        for item in to_create:
-            by_year.setdefault(int(item[0][2][:4]), []).append(item)
-        for year, items in sorted(by_year.items()):
-            numbers = number_block(kind=STATEMENT_KIND, year=year, count=len(items))
-            for no, ((h, d, p), seq, region) in zip(numbers, items, strict=True):
-                new_statements.append(
-                    Statement(
-                        no=no,
-                        hospital_id=h,
-                        distributor_id=d,
-                        period=p,
-                        sequence=seq,
-                        status=StatementStatus.OPEN,
-                        deadline=deadline_for(p, region),
-                    )
-                )
+        # Numbered by year, then in the order found (statements_number keeps this order).
+        to_create.sort(key=lambda item: int(item[0][2][:4]))
+        new_statements = [
+            Statement(
+                no=f"{PENDING_NO_PREFIX}{uuid.uuid4().hex[:29]}",
+                hospital_id=h,
+                distributor_id=d,
+                period=p,
+                sequence=seq,
+                status=StatementStatus.OPEN,
+                deadline=deadline_for(p, region),
+            )
+            for (h, d, p), seq, region in to_create
+        ]
         created = Statement.objects.bulk_create(new_statements)
         if any(s.pk is None for s in created):  # a backend without RETURNING: read them back
             ids = dict(Statement.objects.filter(no__in=[s.no for s in created]).values_list("no", "id"))
@@ -233,7 +277,7 @@ def statements_for(df: pd.DataFrame, result: BuildResult) -> np.ndarray:
                 s.pk = s.id = ids[s.no]
         for s in created:
             target[(s.hospital_id, s.distributor_id, s.period)] = s.pk
-            result.statements_created.append(s.no)
+            result.unnumbered.append((int(s.period[:4]), s.pk))
         StatementEvent.objects.bulk_create(
             [StatementEvent(statement_id=s.pk, action=ACTION_CREATED, to_status=StatementStatus.OPEN) for s in created]
         )
