@@ -44,6 +44,7 @@ def rows_update(
     frame: pd.DataFrame,
     assignments: str,
     params: Sequence = (),
+    by_id: bool = False,
 ) -> int:
     """UPDATE ``table`` AS t SET ``assignments`` FROM (the rows) AS v WHERE t.id = v.id.
 
@@ -51,6 +52,13 @@ def rows_update(
     columns in that order (nullable integers as pandas Int64, strings as object);
     ``assignments`` may reference ``v.<column>`` and ``%s`` placeholders given in ``params``.
     Returns the number of rows sent.
+
+    ``by_id`` (PostgreSQL): the rows are a part of a large table (one reconcile pass's lines of
+    the province's), so the UPDATE finds each by its primary key (a nested loop) instead of
+    hashing the rows and reading the whole table, which the planner prefers because it prices
+    index reads as random disk reads. The table also holds the row versions of the passes
+    before, so each pass's scan was longer. At L, six passes of about 460k of 2.76M lines: the
+    UPDATEs 94.9 s → 82.9 s. The join settings are restored after the statement.
     """
     if frame.empty:
         return 0
@@ -71,6 +79,17 @@ def rows_update(
             ]
             for start in range(0, len(records), SQLITE_CHUNK):
                 cursor.executemany(f"INSERT INTO {name} VALUES ({marks})", records[start : start + SQLITE_CHUNK])
-        cursor.execute(update, list(params))
+        if by_id and connection.vendor == "postgresql":
+            cursor.execute("SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')")
+            hash_join, merge_join = cursor.fetchone()
+            cursor.execute("SET LOCAL enable_hashjoin = off")
+            cursor.execute("SET LOCAL enable_mergejoin = off")
+            cursor.execute(update, list(params))
+            cursor.execute(
+                "SELECT set_config('enable_hashjoin', %s, true), set_config('enable_mergejoin', %s, true)",
+                [hash_join, merge_join],
+            )
+        else:
+            cursor.execute(update, list(params))
         cursor.execute(f"DROP TABLE {name}")
     return len(frame)

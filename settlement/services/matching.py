@@ -681,6 +681,7 @@ def _write(rows: pd.DataFrame, matched_at) -> None:
             "matched_at = CASE WHEN v.touch = 1 THEN %s ELSE t.matched_at END"
         ),
         params=[connection.ops.adapt_datetimefield_value(matched_at)],
+        by_id=True,
     )
 
 
