@@ -3,6 +3,7 @@ no database, only the invoice lines of each region's coverage prefix."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -56,3 +57,9 @@ def test_packed_passes_hold_every_prefix_once_within_the_cap(sizes, cap, workers
     fewest = -(-sum(n for n in sizes.values() if n <= cap) // cap) if fits else 0
     assert len(passes) >= len(alone) + fewest
     assert len(passes) % workers == 0 or len(passes) == len(sizes)
+
+
+@pytest.mark.parametrize(("cap", "workers"), [(0, 1), (-5, 2), (10, 0)])
+def test_a_cap_or_worker_count_below_one_is_refused(cap, workers):
+    with pytest.raises(ValueError, match="at least 1"):
+        pack_passes({"3701": 5}, cap, workers)
